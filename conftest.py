@@ -1,0 +1,1 @@
+pytest_plugins = ["taskmesh_common.testing.plugin"]

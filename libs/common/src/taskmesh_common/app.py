@@ -1,0 +1,47 @@
+"""The one way a service's FastAPI app is put together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from taskmesh_common.errors import install_error_handlers
+from taskmesh_common.health import ReadinessRegistry, health_router
+from taskmesh_common.logging import configure_logging
+from taskmesh_common.metrics import metrics_endpoint
+from taskmesh_common.middleware import RequestContextMiddleware
+from taskmesh_common.settings import ServiceSettings
+from taskmesh_common.telemetry import instrument_app, setup_telemetry
+
+__all__ = ["Lifespan", "create_service_app"]
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+    description: str = "",
+    version: str = "1.0.0",
+) -> FastAPI:
+    """A FastAPI app with logging, telemetry, problem+json errors, request ids, health and metrics.
+
+    The service's `lifespan` opens its clients, keeps them on `app.state` and registers
+    readiness checks on `app.state.readiness`.
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    setup_telemetry(settings.service_name)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.readiness = ReadinessRegistry(settings.readiness_timeout_seconds)
+    install_error_handlers(app)
+    app.include_router(health_router())
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    instrument_app(app)
+    return app

@@ -1,0 +1,74 @@
+"""MongoDB clients on PyMongo's async API, and index creation at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+__all__ = [
+    "Document",
+    "create_mongo_client",
+    "ensure_indexes",
+    "ensure_indexes_forever",
+    "mongo_ping",
+]
+
+Document = dict[str, Any]
+logger = logging.getLogger("taskmesh.mongo")
+
+
+def create_mongo_client(url: str, *, timeout_seconds: float = 3.0) -> AsyncMongoClient[Document]:
+    """A client whose every wait is bounded, so an absent server is a fast error, not a hang."""
+    ms = int(timeout_seconds * 1000)
+    return AsyncMongoClient(
+        url,
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        socketTimeoutMS=max(ms * 3, 10_000),
+        timeoutMS=None,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        appname="taskmesh",
+    )
+
+
+async def mongo_ping(client: AsyncMongoClient[Document]) -> None:
+    await client.admin.command("ping")
+
+
+async def ensure_indexes(
+    db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
+) -> None:
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(list(models))
+
+
+async def ensure_indexes_forever(
+    db: AsyncDatabase[Document],
+    indexes: Mapping[str, Sequence[IndexModel]],
+    ready: asyncio.Event,
+    *,
+    max_delay: float = 5.0,
+) -> None:
+    """Create indexes, retrying while the server is away; sets `ready` once done.
+
+    A service starts (and reports 503 on /readyz) even when MongoDB is down, then
+    catches up when it returns, instead of crash-looping.
+    """
+    delay = 0.2
+    while True:
+        try:
+            await ensure_indexes(db, indexes)
+        except Exception as exc:
+            logger.warning("index creation failed, retrying", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+        else:
+            ready.set()
+            return

@@ -1,0 +1,77 @@
+"""OpenTelemetry for a service: OTLP over HTTP to Jaeger, configured by OTEL_* variables.
+
+Harmless without a collector: spans are batched and export failures are dropped
+(the exporter logs them at most once per batch, on its own logger, which we quiet).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+__all__ = ["instrument_app", "setup_telemetry", "telemetry_enabled"]
+
+_configured_service: str | None = None
+_instrumented = False
+
+
+def telemetry_enabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
+def setup_telemetry(service_name: str) -> None:
+    """Install the tracer provider and instrument the client libraries, once per process."""
+    global _configured_service, _instrumented
+    if not telemetry_enabled() or _configured_service is not None:
+        return
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    # OTEL_SERVICE_NAME wins when set, as the specification says.
+    name = os.environ.get("OTEL_SERVICE_NAME") or service_name
+    os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=2)))
+    trace.set_tracer_provider(provider)
+    logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter").setLevel(
+        logging.CRITICAL
+    )
+    _configured_service = name
+    if not _instrumented:
+        _instrument_libraries()
+        _instrumented = True
+
+
+def _instrument_libraries() -> None:
+    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    AioHttpClientInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()
+    PymongoInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+    # The instrumentation declares aio_pika < 10 and silently does nothing with 10.x
+    # unless told to skip the check; it works with 10.x.
+    AioPikaInstrumentor().instrument(skip_dep_check=True)
+
+
+def instrument_app(app: Any) -> None:
+    if not telemetry_enabled():
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def inject_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """W3C traceparent/tracestate of the current span, for messages and outbox records."""
+    propagate.inject(headers)
+    return headers

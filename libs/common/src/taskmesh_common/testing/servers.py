@@ -1,0 +1,96 @@
+"""Where the real backing servers for a test session come from."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["BackingServers", "backing_servers_session", "docker_engine_answers"]
+
+
+@dataclass(frozen=True)
+class BackingServers:
+    mongo_url: str
+    amqp_url: str
+    redis_url: str
+    origin: str  # "environment", "testcontainers" or "local"
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+@contextlib.contextmanager
+def _from_testcontainers() -> Iterator[BackingServers]:
+    from testcontainers.mongodb import MongoDbContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
+    from testcontainers.redis import RedisContainer
+
+    with (
+        MongoDbContainer("mongo:7.0.14") as mongo,
+        RabbitMqContainer("rabbitmq:3.13.7-alpine") as rabbit,
+        RedisContainer("redis:7.4.1-alpine") as redis,
+    ):
+        rabbit_host = rabbit.get_container_host_ip()
+        rabbit_port = rabbit.get_exposed_port(5672)
+        redis_host = redis.get_container_host_ip()
+        redis_port = redis.get_exposed_port(6379)
+        yield BackingServers(
+            mongo_url=mongo.get_connection_url(),
+            amqp_url=f"amqp://guest:guest@{rabbit_host}:{rabbit_port}/",
+            redis_url=f"redis://{redis_host}:{redis_port}/0",
+            origin="testcontainers",
+        )
+
+
+@contextlib.contextmanager
+def _from_local_processes() -> Iterator[BackingServers]:
+    from taskmesh_local.servers import start_backing_servers
+
+    with (
+        tempfile.TemporaryDirectory(prefix="taskmesh-test-") as data_dir,
+        start_backing_servers(data_dir) as urls,
+    ):
+        yield BackingServers(
+            mongo_url=urls["TASKMESH_MONGO_URL"],
+            amqp_url=urls["TASKMESH_AMQP_URL"],
+            redis_url=urls["TASKMESH_REDIS_URL"],
+            origin="local",
+        )
+
+
+@contextlib.contextmanager
+def backing_servers_session() -> Iterator[BackingServers]:
+    env = {
+        k: os.environ.get(k)
+        for k in ("TASKMESH_MONGO_URL", "TASKMESH_AMQP_URL", "TASKMESH_REDIS_URL")
+    }
+    if all(env.values()):
+        yield BackingServers(
+            mongo_url=env["TASKMESH_MONGO_URL"] or "",
+            amqp_url=env["TASKMESH_AMQP_URL"] or "",
+            redis_url=env["TASKMESH_REDIS_URL"] or "",
+            origin="environment",
+        )
+    elif docker_engine_answers():
+        with _from_testcontainers() as servers:
+            yield servers
+    else:
+        with _from_local_processes() as servers:
+            yield servers
