@@ -1,0 +1,56 @@
+"""The clients every service builds answer against the real servers, and readiness tells the truth."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.health import ReadinessRegistry
+from taskmesh_common.mongo import create_mongo_client, ensure_indexes, mongo_ping
+from taskmesh_common.redis import create_redis
+from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
+
+pytestmark = pytest.mark.integration
+
+
+async def test_mongo_client_pings_and_creates_unique_indexes(
+    backing_servers: BackingServers,
+) -> None:
+    client = create_mongo_client(backing_servers.mongo_url)
+    db = client[unique_name("common")]
+    try:
+        await mongo_ping(client)
+        await ensure_indexes(db, {"things": [IndexModel([("key", ASCENDING)], unique=True)]})
+        await db.things.insert_one({"key": "a"})
+        with pytest.raises(DuplicateKeyError):
+            await db.things.insert_one({"key": "a"})
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def test_readiness_fails_fast_naming_an_absent_server(
+    backing_servers: BackingServers,
+) -> None:
+    redis_up = create_redis(backing_servers.redis_url)
+    redis_down = create_redis("redis://127.0.0.1:1/0", timeout_seconds=0.3)
+    mongo_down = create_mongo_client("mongodb://127.0.0.1:1", timeout_seconds=0.3)
+    broker = BrokerConnection(backing_servers.amqp_url, name="readiness-test")
+    broker.start()
+    await broker.wait(timeout=15)
+    registry = ReadinessRegistry(timeout=1.0)
+    registry.add("redis", redis_up.ping)
+    registry.add("rabbitmq", broker.check)
+    registry.add("cache", redis_down.ping)
+    registry.add("mongo", lambda: mongo_ping(mongo_down))
+    try:
+        results = await registry.run()
+    finally:
+        await broker.close()
+        await redis_up.aclose()
+        await redis_down.aclose()
+        await mongo_down.close()
+    assert results["redis"]["ok"] and results["rabbitmq"]["ok"]
+    assert not results["cache"]["ok"] and not results["mongo"]["ok"]
