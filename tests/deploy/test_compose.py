@@ -1,0 +1,237 @@
+"""infra/compose, checked without a Docker engine, through Docker Compose's own loader."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_support import COMPOSE_FILE, REPO, SERVICES, compose_model
+
+BACKING = {"mongo", "rabbitmq", "redis", "jaeger"}
+OBSERVABILITY = {"prometheus", "grafana"}
+# What each service needs healthy before it starts (DESIGN.md; tasks and analytics verify
+# tokens against auth's JWKS; everything exports traces to Jaeger).
+NEEDS = {
+    "auth": {"mongo", "rabbitmq", "redis", "jaeger"},
+    "tasks": {"mongo", "rabbitmq", "jaeger", "auth"},
+    "analytics": {"mongo", "rabbitmq", "redis", "jaeger", "auth"},
+    "gateway": {"redis", "jaeger", "auth", "tasks", "analytics"},
+}
+PUBLISHED = {"gateway": {8080}, "jaeger": {16686}, "rabbitmq": {15672}}
+PUBLISHED_WITH_PROFILE = {**PUBLISHED, "prometheus": {9090}, "grafana": {3000}}
+DASHBOARD = COMPOSE_FILE.parent / "grafana" / "dashboards" / "taskmesh.json"
+REQUIRED_METRICS = [
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "gateway_breaker_state",
+    "gateway_ratelimit_decisions_total",
+    "events_consumed_total",
+    "events_dead_lettered_total",
+    "outbox_pending",
+    "rabbitmq_detailed_queue_messages_ready",
+]
+
+Doc = dict[str, Any]
+
+
+def image_is_pinned(image: str) -> bool:
+    if "@sha256:" in image:
+        return True
+    name, _, tag = image.rpartition(":")
+    return bool(name) and "/" not in tag and tag not in ("", "latest")
+
+
+def test_default_profile_has_the_suite_and_nothing_else(compose: Doc) -> None:
+    assert set(compose["services"]) == set(SERVICES) | BACKING
+
+
+def test_observability_profile_adds_prometheus_and_grafana(compose_observability: Doc) -> None:
+    assert set(compose_observability["services"]) == set(SERVICES) | BACKING | OBSERVABILITY
+
+
+def test_every_service_has_a_healthcheck(compose_observability: Doc) -> None:
+    for name, svc in compose_observability["services"].items():
+        check = svc.get("healthcheck") or {}
+        assert not check.get("disable"), name
+        assert check.get("test", [""])[0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_taskmesh_services_are_healthy_only_when_ready(compose: Doc, name: str) -> None:
+    # The compose health check gates depends_on and `up --wait`: it must be /readyz on the
+    # service's own port, with python (slim images have no curl).
+    test = compose["services"][name]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert f"http://127.0.0.1:{SERVICES[name]}/readyz" in test[3]
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS))
+def test_services_wait_for_healthy_dependencies(compose: Doc, name: str) -> None:
+    depends = compose["services"][name].get("depends_on", {})
+    assert set(depends) == NEEDS[name]
+    for dep, how in depends.items():
+        assert how["condition"] == "service_healthy", f"{name} -> {dep}"
+
+
+def test_dependencies_have_no_cycle(compose_observability: Doc) -> None:
+    services = compose_observability["services"]
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for dep in services[name].get("depends_on", {}):
+            visit(dep, (*path, name))
+        done.add(name)
+
+    for name in services:
+        visit(name, ())
+
+
+def test_every_image_is_pinned(compose_observability: Doc) -> None:
+    for name, svc in compose_observability["services"].items():
+        assert image_is_pinned(svc["image"]), f"{name}: {svc['image']} is not pinned"
+
+
+def test_backing_images_are_the_agreed_major_versions(compose: Doc) -> None:
+    images = {name: compose["services"][name]["image"] for name in BACKING}
+    assert re.fullmatch(r"mongo:7\.0\.\d+", images["mongo"])
+    assert re.fullmatch(r"rabbitmq:(3\.13|4\.\d+)\.\d+-management", images["rabbitmq"])
+    assert re.fullmatch(r"redis:7\.\d+\.\d+", images["redis"])
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", images["jaeger"])
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_services_build_from_the_repo_root_with_their_dockerfile(compose: Doc, name: str) -> None:
+    build = compose["services"][name]["build"]
+    assert Path(build["context"]).resolve() == REPO
+    assert build["dockerfile"] == f"services/{name}/Dockerfile"
+    assert (REPO / build["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_services_listen_on_all_interfaces_and_trace_to_jaeger(compose: Doc, name: str) -> None:
+    env = compose["services"][name]["environment"]
+    assert env["TASKMESH_HOST"] == "0.0.0.0"
+    assert env["TASKMESH_PORT"] == str(SERVICES[name])
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert env["OTEL_SERVICE_NAME"] == name
+    for other, port in SERVICES.items():
+        if other != "gateway":
+            assert env[f"TASKMESH_{other.upper()}_URL"] == f"http://{other}:{port}"
+
+
+def test_backing_urls_match_the_servers_credentials(compose: Doc) -> None:
+    services = compose["services"]
+    env = services["auth"]["environment"]
+    mongo_pw = services["mongo"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"]
+    rabbit_pw = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"]
+    redis_cmd = services["redis"]["command"]
+    redis_pw = redis_cmd[redis_cmd.index("--requirepass") + 1]
+    assert f":{mongo_pw}@mongo:27017/" in env["TASKMESH_MONGO_URL"]
+    assert f":{rabbit_pw}@rabbitmq:5672/" in env["TASKMESH_AMQP_URL"]
+    assert env["TASKMESH_REDIS_URL"].startswith(f"redis://:{redis_pw}@redis:6379/")
+
+
+def test_passwords_follow_the_environment(tmp_path: Path) -> None:
+    model = compose_model(env={"REDIS_PASSWORD": "from-env", "MONGO_PASSWORD": "m-env"})
+    env = model["services"]["gateway"]["environment"]
+    assert env["TASKMESH_REDIS_URL"] == "redis://:from-env@redis:6379/0"
+    assert "taskmesh:m-env@mongo" in model["services"]["tasks"]["environment"]["TASKMESH_MONGO_URL"]
+
+
+def test_only_the_agreed_ports_are_published_and_only_on_loopback(
+    compose: Doc, compose_observability: Doc
+) -> None:
+    for model, expected in ((compose, PUBLISHED), (compose_observability, PUBLISHED_WITH_PROFILE)):
+        published: dict[str, set[int]] = {}
+        for name, svc in model["services"].items():
+            for port in svc.get("ports", []):
+                assert port["host_ip"] == "127.0.0.1", f"{name} publishes on {port['host_ip']}"
+                assert int(port["published"]) == port["target"], name
+                published.setdefault(name, set()).add(port["target"])
+        assert published == expected
+
+
+def test_stateful_servers_keep_their_data_in_named_volumes(compose_observability: Doc) -> None:
+    declared = set(compose_observability["volumes"])
+    data_dirs = {
+        "mongo": "/data/db",
+        "rabbitmq": "/var/lib/rabbitmq",
+        "redis": "/data",
+        "prometheus": "/prometheus",
+        "grafana": "/var/lib/grafana",
+    }
+    for name, target in data_dirs.items():
+        mounts = {v["target"]: v for v in compose_observability["services"][name]["volumes"]}
+        assert mounts[target]["type"] == "volume", f"{name}: {target} is not a named volume"
+        assert mounts[target]["source"] in declared
+    for name, svc in compose_observability["services"].items():
+        for mount in svc.get("volumes", []):
+            if mount["type"] == "bind":
+                assert mount.get("read_only"), f"{name} binds {mount['source']} writable"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_containers_are_locked_down(compose: Doc, name: str) -> None:
+    svc = compose["services"][name]
+    assert svc["read_only"] is True
+    assert "ALL" in svc["cap_drop"]
+    assert "no-new-privileges:true" in svc["security_opt"]
+    assert "/tmp" in svc["tmpfs"]
+
+
+def test_prometheus_scrapes_every_service_and_rabbitmq_queues(
+    compose_observability: Doc,
+) -> None:
+    prom = compose_observability["services"]["prometheus"]
+    [config_mount] = [v for v in prom["volumes"] if v["target"].endswith("prometheus.yml")]
+    config = yaml.safe_load(Path(config_mount["source"]).read_text())
+    targets: dict[str, str] = {}
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            for target in static["targets"]:
+                path = job.get("metrics_path", "/metrics")
+                targets[target] = path
+    for name, port in SERVICES.items():
+        assert targets.get(f"{name}:{port}") == "/metrics", f"{name} is not scraped"
+    queue_jobs = [
+        j for j in config["scrape_configs"] if j.get("metrics_path") == "/metrics/detailed"
+    ]
+    assert queue_jobs and queue_jobs[0]["params"]["family"] == ["queue_coarse_metrics"]
+    assert queue_jobs[0]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
+
+
+def test_grafana_provisions_the_datasource_the_dashboard_uses(
+    compose_observability: Doc,
+) -> None:
+    grafana = compose_observability["services"]["grafana"]
+    mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"] if v["type"] == "bind"}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())
+    uids = {ds["uid"]: ds for ds in datasources["datasources"]}
+    assert uids["prometheus"]["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "taskmesh.yaml").read_text())
+    dashboard_dir = providers["providers"][0]["options"]["path"]
+    assert mounts[dashboard_dir] == DASHBOARD.parent
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] in uids, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] in uids, panel["title"]
+
+
+def test_dashboard_covers_every_signal_the_issue_asks_for() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in REQUIRED_METRICS:
+        assert re.search(rf"\b{metric}\b", exprs), f"no panel uses {metric}"
+    assert "histogram_quantile(0.99" in exprs
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
