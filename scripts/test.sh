@@ -11,7 +11,7 @@ LOCAL=(env PYTHONPATH="$PWD/infra/local/src" python3 -m taskmesh_local)
 if [[ -z "${TASKMESH_MONGO_URL:-}" || -z "${TASKMESH_AMQP_URL:-}" || -z "${TASKMESH_REDIS_URL:-}" ]]; then
     run_dir="$(mktemp -d "${TMPDIR:-/tmp}/taskmesh-test.XXXXXX")"
     trap '"${LOCAL[@]}" test-servers stop --dir "$run_dir" || true; rm -rf "$run_dir"' EXIT
-    "${LOCAL[@]}" test-servers start --dir "$run_dir"
+    "${LOCAL[@]}" test-servers start --jaeger --dir "$run_dir"
     set -a
     # shellcheck disable=SC1091
     source "$run_dir/env"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
 from taskmesh_common.settings import ServiceSettings
 
 __all__ = ["Settings"]
@@ -11,3 +12,31 @@ class Settings(ServiceSettings):
     service_name: str = "auth"
     port: int = 8001
     mongo_db: str = "auth"
+
+    # An admin account created (or promoted) at start-up when both are set; idempotent.
+    bootstrap_admin_email: str = ""
+    bootstrap_admin_password: SecretStr | None = None
+
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Brute force: failed logins per account, and per client address, in one window.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_client: int = Field(default=100, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    # How many reverse proxies (the gateway) append to X-Forwarded-For in front of us; 0 means
+    # the header is ignored and the TCP peer is the client.
+    trusted_proxy_hops: int = Field(default=0, ge=0)
+
+    # Argon2id parameters; changing them re-hashes each password at its next login.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    # At most this many hashes at once: each takes argon2_memory_kib of RAM and a core.
+    argon2_concurrency: int = Field(default=4, ge=1)
+
+    # How long a replica keeps signing with the key it loaded before looking for a newer one.
+    signing_key_reload_seconds: float = Field(default=30.0, gt=0)
+    # Removal of expired refresh tokens and retired keys (FerretDB has no TTL indexes).
+    cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)

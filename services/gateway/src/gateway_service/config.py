@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic_settings import NoDecode
 from taskmesh_common.settings import ServiceSettings
 
-__all__ = ["Settings"]
+from gateway_service.domain.ratelimit import Rate, parse_rate
+
+__all__ = ["RateSetting", "Settings"]
+
+
+def _to_rate(value: Any) -> Rate:
+    return value if isinstance(value, Rate) else parse_rate(str(value))
+
+
+def _split_origins(value: Any) -> Any:
+    # Comma-separated in the environment, a list in code.
+    if isinstance(value, str):
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+    return value
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_to_rate), PlainSerializer(str)]
 
 
 class Settings(ServiceSettings):
@@ -12,3 +32,58 @@ class Settings(ServiceSettings):
     port: int = 8080
     tasks_url: str = "http://127.0.0.1:8002"
     analytics_url: str = "http://127.0.0.1:8003"
+
+    # Rate limits, `<count>/<second|minute|hour>`.
+    rate_limit_user: RateSetting = Rate(600, 60)
+    rate_limit_anon: RateSetting = Rate(120, 60)
+    rate_limit_auth: RateSetting = Rate(20, 60)
+    # Redis away: true lets requests through (logged, counted); false answers 503.
+    rate_limit_fail_open: bool = True
+    # The limiter's whole Redis round trip is bounded by this, so a hung Redis costs little.
+    rate_limit_redis_timeout_seconds: float = Field(default=0.25, gt=0, le=1.0)
+    rate_limit_redis_pool_size: int = Field(default=8, ge=1)
+    # After a Redis failure the limiter skips Redis this long instead of waiting on every call.
+    rate_limit_redis_backoff_seconds: float = Field(default=1.0, ge=0)
+
+    # Per-upstream timeouts: connecting, and waiting between bytes of the answer.
+    auth_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    auth_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    tasks_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    tasks_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    analytics_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    analytics_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The whole exchange with an upstream, retries included.
+    upstream_deadline_seconds: float = Field(default=15.0, gt=0)
+    upstream_pool_per_host: int = Field(default=256, ge=1)
+    upstream_keepalive_seconds: float = Field(default=30.0, gt=0)
+
+    # Retries: idempotent requests only, on connection errors only.
+    retry_attempts: int = Field(default=1, ge=0, le=3)
+    retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    retry_budget_min_per_window: int = Field(default=3, ge=0)
+
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    gzip_minimum_bytes: int = Field(default=1024, ge=0)
+    # Comma-separated in the environment; local dev front-ends by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_origins)] = (
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+        "http://localhost:5173",
+        "http://127.0.0.1:5173",
+    )
+
+    # The merged OpenAPI document is fetched again at most this often, on demand.
+    openapi_refresh_seconds: float = Field(default=60.0, ge=0)
+    openapi_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    def upstream_url(self, upstream: str) -> str:
+        urls = {"auth": self.auth_url, "tasks": self.tasks_url, "analytics": self.analytics_url}
+        return urls[upstream].rstrip("/")
+
+    def upstream_timeouts(self, upstream: str) -> tuple[float, float]:
+        connect: float = getattr(self, f"{upstream}_connect_timeout_seconds")
+        read: float = getattr(self, f"{upstream}_read_timeout_seconds")
+        return connect, read

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -61,16 +60,13 @@ def _from_testcontainers() -> Iterator[BackingServers]:
 
 @contextlib.contextmanager
 def _from_local_processes() -> Iterator[BackingServers]:
-    from taskmesh_local.servers import start_backing_servers
+    from taskmesh_local import start_servers
 
-    with (
-        tempfile.TemporaryDirectory(prefix="taskmesh-test-") as data_dir,
-        start_backing_servers(data_dir) as urls,
-    ):
+    with start_servers() as servers:
         yield BackingServers(
-            mongo_url=urls["TASKMESH_MONGO_URL"],
-            amqp_url=urls["TASKMESH_AMQP_URL"],
-            redis_url=urls["TASKMESH_REDIS_URL"],
+            mongo_url=servers.mongo_url,
+            amqp_url=servers.amqp_url,
+            redis_url=servers.redis_url,
             origin="local",
         )
 

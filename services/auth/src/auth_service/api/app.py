@@ -5,16 +5,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.app import create_service_app
+from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.mongo import create_mongo_client, ensure_indexes_forever, mongo_ping
 from taskmesh_common.redis import create_redis
 
+from auth_service.adapters.login_limiter import LoginLimiter
+from auth_service.adapters.refresh_tokens import REFRESH_TOKEN_INDEXES, RefreshTokenRepository
+from auth_service.adapters.signing_keys import SIGNING_KEY_INDEXES, KeyStore
+from auth_service.adapters.users import USER_INDEXES, UserRepository
+from auth_service.api import admin, routes
+from auth_service.api.errors import install_auth_errors
+from auth_service.bootstrap import build_verifier, run_cleanup_forever, start_up_forever
 from auth_service.config import Settings
+from auth_service.domain.passwords import Passwords
+from auth_service.service_layer.accounts import Accounts
+from auth_service.service_layer.clock import utcnow
+from auth_service.service_layer.hashing import Hashing
+from auth_service.service_layer.sessions import Sessions
 
 __all__ = ["create_app"]
+
+INDEXES = {
+    "users": USER_INDEXES,
+    "refresh_tokens": REFRESH_TOKEN_INDEXES,
+    "signing_keys": SIGNING_KEY_INDEXES,
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,19 +49,92 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
         broker.start()
         indexes_ready = asyncio.Event()
-        index_task = asyncio.create_task(ensure_indexes_forever(db, {}, indexes_ready))
+        index_task = asyncio.create_task(ensure_indexes_forever(db, INDEXES, indexes_ready))
         redis = create_redis(settings.redis_url)
-        app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
-        app.state.redis = redis
-        app.state.readiness.add("mongo", lambda: mongo_ping(mongo))
-        app.state.readiness.add("rabbitmq", broker.check)
-        app.state.readiness.add("redis", redis.ping)
+
+        access_ttl = settings.access_token_ttl_seconds
+        keys = KeyStore(
+            db["signing_keys"],
+            reload_seconds=settings.signing_key_reload_seconds,
+            retire_grace=_seconds(access_ttl + settings.jwt_leeway_seconds),
+            indexes_ready=indexes_ready,
+            ready_timeout=settings.mongo_timeout_seconds,
+        )
+        users = UserRepository(db["users"])
+        refresh_tokens = RefreshTokenRepository(db["refresh_tokens"])
+        hashing = Hashing(
+            Passwords(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            settings.argon2_concurrency,
+        )
+        publisher = EventPublisher(broker, settings.events_exchange)
+        relay = OutboxRelay(
+            db, ["users"], publisher, service="auth", poll_interval=settings.outbox_poll_seconds
+        )
+        accounts = Accounts(
+            users=users, refresh_tokens=refresh_tokens, hashing=hashing, on_events=relay.kick
+        )
+        sessions = Sessions(
+            users=users,
+            refresh_tokens=refresh_tokens,
+            keys=keys,
+            hashing=hashing,
+            limiter=LoginLimiter(
+                redis,
+                prefix=settings.redis_prefix,
+                max_failures=settings.login_max_failures,
+                max_failures_per_client=settings.login_max_failures_per_client,
+                window_seconds=settings.login_failure_window_seconds,
+            ),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl=_seconds(access_ttl),
+            refresh_ttl=_seconds(settings.refresh_token_ttl_seconds),
+        )
+        verifier = build_verifier(settings, keys)
+        state = app.state
+        state.mongo, state.db, state.broker, state.redis = mongo, db, broker, redis
+        state.keys, state.accounts, state.sessions = keys, accounts, sessions
+        state.verifier, state.relay, state.publisher = verifier, relay, publisher
+        state.readiness.add("mongo", lambda: mongo_ping(mongo))
+        state.readiness.add("rabbitmq", broker.check)
+        state.readiness.add("redis", redis.ping)
+        state.readiness.add("signing_key", lambda: keys.current(utcnow()))
+
+        relay.start()
+        background = [
+            index_task,
+            asyncio.create_task(start_up_forever(settings, indexes_ready, keys, accounts)),
+            asyncio.create_task(run_cleanup_forever(settings, keys, refresh_tokens)),
+        ]
         try:
             yield
         finally:
-            index_task.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await relay.stop()
+            await publisher.close()
+            await verifier.aclose()
             await broker.close()
             await mongo.close()
             await redis.aclose()
 
-    return create_service_app(settings, title="taskmesh auth", lifespan=lifespan)
+    app = create_service_app(
+        settings,
+        title="taskmesh auth",
+        description="Accounts, access and refresh tokens, signing keys (JWKS).",
+        lifespan=lifespan,
+    )
+    install_auth_errors(app)
+    app.include_router(routes.router)
+    app.include_router(admin.router)
+    app.include_router(routes.jwks_router)
+    return app
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)

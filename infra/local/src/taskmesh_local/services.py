@@ -1,0 +1,169 @@
+"""The four taskmesh services as processes: their environment, and a handle for test fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskmesh_local import net, runner
+from taskmesh_local.config import LocalError
+from taskmesh_local.install import venv_python
+from taskmesh_local.paths import Layout
+from taskmesh_local.runner import Part
+
+__all__ = [
+    "SERVICE_NAMES",
+    "RunningServices",
+    "service_env",
+    "service_part",
+    "start_services",
+]
+
+# Started in this order, stopped in reverse: the gateway needs auth's JWKS.
+SERVICE_NAMES = ("auth", "tasks", "analytics", "gateway")
+
+ADMIN_EMAIL = "admin@taskmesh.local"
+
+
+def service_env(
+    name: str,
+    ports: Mapping[str, int],
+    *,
+    defaults: Mapping[str, str],
+    user_env: Mapping[str, str],
+) -> dict[str, str]:
+    """The environment of one service.
+
+    ``defaults`` (backing URLs, the admin password...) give way to what the user exported;
+    the service's own host and port and its peers' URLs are always ours, since they must
+    match the ports we start the services on.
+    """
+    peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
+    return {
+        "TASKMESH_ENV": "development",
+        **defaults,
+        **user_env,
+        **peers,
+        "TASKMESH_HOST": "127.0.0.1",
+        "TASKMESH_PORT": str(ports[name]),
+    }
+
+
+def service_part(
+    name: str,
+    port: int,
+    port_var: str,
+    env: Mapping[str, str],
+    *,
+    python: Path | None = None,
+    ready_path: str = "/readyz",
+    start_timeout: float = 60.0,
+) -> Part:
+    module = f"{name}_service"
+    return Part(
+        name=name,
+        argv=(str(python or venv_python()), "-m", module),
+        marker=module,
+        ports=((port, port_var),),
+        ready=lambda: net.http_status(("127.0.0.1", port), ready_path) == 200,
+        env=dict(env),
+        start_timeout=start_timeout,
+        stop_timeout=15.0,
+    )
+
+
+@dataclass
+class RunningServices:
+    """Services started by :func:`start_services`; ``stop()`` (or leaving ``with``) ends them."""
+
+    ports: dict[str, int]
+    layout: Layout
+    parts: list[Part] = field(default_factory=list)
+    _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _own_dir: bool = False
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+
+    @property
+    def gateway_url(self) -> str:
+        return self.urls["gateway"]
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            runner.stop(self.layout, part)
+        self.parts.clear()
+        runner.reap(self._children)
+        if self._own_dir:
+            shutil.rmtree(self.layout.base, ignore_errors=True)
+
+    def __enter__(self) -> RunningServices:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_services(
+    env: Mapping[str, str],
+    *,
+    ports: Mapping[str, int] | None = None,
+    log_dir: Path | None = None,
+    names: tuple[str, ...] = SERVICE_NAMES,
+    python: Path | None = None,
+    timeout: float = 60.0,
+) -> RunningServices:
+    """Start the services on free ports (or ``ports``) and wait until each ``/readyz`` is 200.
+
+    ``env`` is laid over the current environment: give it the backing URLs
+    (``TASKMESH_MONGO_URL``...) and any setting the suite needs. Logs, pid files go in
+    ``log_dir`` (a temporary folder, removed on stop, when omitted). On failure the
+    services already started are stopped and :class:`LocalError` carries the log's tail.
+    """
+    chosen = dict(ports) if ports else dict(zip(names, net.free_ports(len(names)), strict=True))
+    own_dir = log_dir is None
+    base = Path(tempfile.mkdtemp(prefix="taskmesh-services-")) if log_dir is None else log_dir
+    running = RunningServices(ports=chosen, layout=Layout(base), _own_dir=own_dir)
+    user_env = {**os.environ, **env}
+    try:
+        # The gateway last: it fetches auth's keys and proxies to the rest.
+        for group in ([n for n in names if n != "gateway"], [n for n in names if n == "gateway"]):
+            starting = []
+            for name in group:
+                part = service_part(
+                    name,
+                    chosen[name],
+                    f"port of {name}",
+                    service_env(name, chosen, defaults={}, user_env=user_env),
+                    python=python,
+                    start_timeout=timeout,
+                )
+                proc = runner.start(running.layout, part, user_env)
+                running.parts.append(part)
+                running._children.append(proc)
+                starting.append(
+                    runner.Starting(
+                        part,
+                        proc.pid,
+                        running.layout.log(name),
+                        proc,
+                        what=f"{name} (GET /readyz on port {chosen[name]})",
+                    )
+                )
+            runner.wait_all(starting)
+    except (LocalError, OSError):
+        running.stop()
+        raise
+    return running

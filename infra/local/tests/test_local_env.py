@@ -1,0 +1,60 @@
+"""What each service is started with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from taskmesh_local.services import service_env
+from taskmesh_local.stack import Stack
+
+PORTS = {"auth": 9001, "tasks": 9002, "analytics": 9003, "gateway": 9080}
+
+
+def test_service_env_points_at_its_peers_and_its_own_port() -> None:
+    env = service_env("tasks", PORTS, defaults={"TASKMESH_REDIS_URL": "redis://x"}, user_env={})
+    assert env["TASKMESH_PORT"] == "9002"
+    assert env["TASKMESH_HOST"] == "127.0.0.1"
+    assert env["TASKMESH_AUTH_URL"] == "http://127.0.0.1:9001"
+    assert env["TASKMESH_ANALYTICS_URL"] == "http://127.0.0.1:9003"
+    assert env["TASKMESH_ENV"] == "development"
+    assert env["TASKMESH_REDIS_URL"] == "redis://x"
+
+
+def test_what_the_user_exported_wins_over_defaults_but_not_over_ports() -> None:
+    user = {
+        "TASKMESH_REDIS_URL": "redis://elsewhere:6379/1",
+        "TASKMESH_ENV": "test",
+        "TASKMESH_PORT": "1234",
+        "TASKMESH_RATE_LIMIT_AUTH": "1000/minute",
+    }
+    env = service_env("auth", PORTS, defaults={"TASKMESH_REDIS_URL": "redis://x"}, user_env=user)
+    assert env["TASKMESH_REDIS_URL"] == "redis://elsewhere:6379/1"
+    assert env["TASKMESH_ENV"] == "test"
+    assert env["TASKMESH_RATE_LIMIT_AUTH"] == "1000/minute"
+    assert env["TASKMESH_PORT"] == "9001"
+
+
+def test_stack_env_follows_port_variables_and_keeps_one_admin_password(tmp_path: Path) -> None:
+    stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path), "TASKMESH_MONGO_PORT": "27999"})
+    env = stack.service_env("gateway")
+    assert env["TASKMESH_MONGO_URL"] == "mongodb://127.0.0.1:27999"
+    assert env["TASKMESH_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:5672/"
+    assert env["TASKMESH_REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    assert env["TASKMESH_BOOTSTRAP_ADMIN_EMAIL"] == "admin@taskmesh.local"
+    password = env["TASKMESH_BOOTSTRAP_ADMIN_PASSWORD"]
+    assert len(password) >= 16
+    assert stack.service_env("auth")["TASKMESH_BOOTSTRAP_ADMIN_PASSWORD"] == password
+    assert (tmp_path / "admin-password").stat().st_mode & 0o077 == 0
+
+
+def test_a_stale_pid_file_does_not_count_as_running(tmp_path: Path) -> None:
+    stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    pid_file = stack.layout.pid_file("redis")
+    pid_file.parent.mkdir(parents=True)
+    # Our own pid: alive, but not a redis-server.
+    pid_file.write_text(f"{os.getpid()}\n")
+    assert stack.pid("redis") is None
+    pid_file.write_text("999999999 1\n")
+    assert stack.pid("redis") is None

@@ -1,0 +1,299 @@
+"""A service's consumer: its own quorum queue, dedupe, retries with back-off, a dead-letter queue.
+
+For each message: an invalid envelope (or data that breaks its schema) is poison and goes
+straight to ``<queue>.dlq``; an event id already applied is acknowledged and skipped;
+otherwise the handler runs, the id is recorded, and only then is the message acked. A
+failing handler sends the message to the next retry queue (it comes back after that
+queue's delay); after ``max_attempts`` it goes to the dead-letter queue with the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from opentelemetry import propagate, trace
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.events.dedupe import DEFAULT_RETENTION, ProcessedEvents
+from taskmesh_common.events.envelope import Envelope
+from taskmesh_common.events.errors import EventError
+from taskmesh_common.events.forwarding import copy_message, forwarded_headers
+from taskmesh_common.events.metrics import (
+    EVENTS_CONSUME_LAG,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+)
+from taskmesh_common.events.schemas import validate_event
+from taskmesh_common.events.topology import (
+    ATTEMPT_HEADER,
+    DEAD_LETTER_ERROR_HEADER,
+    DEAD_LETTER_QUEUE_HEADER,
+    DEAD_LETTER_REASON_HEADER,
+    ConsumerTopology,
+    declare_exchange,
+)
+
+__all__ = ["Consumer", "Handler"]
+
+logger = logging.getLogger("taskmesh.events.consumer")
+Handler = Callable[[Envelope], Awaitable[None]]
+_PRUNE_EVERY = 3600.0
+
+
+def _text_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            out[key] = value
+    return out
+
+
+class Consumer:
+    """Consumes ``routing_keys`` from ``exchange`` into the quorum queue ``queue``.
+
+    ``queue`` is the full name (the caller adds its ``queue_prefix``). ``await start()``
+    returns once consuming (or after ``start_timeout`` while the broker is away; it keeps
+    trying in the background). Applied event ids live in ``db[processed_collection]``.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerConnection,
+        *,
+        exchange: str,
+        queue: str,
+        routing_keys: Sequence[str],
+        handler: Handler,
+        db: AsyncDatabase[dict[str, Any]],
+        service: str,
+        max_attempts: int = 5,
+        retry_delays_ms: Sequence[int] = (500, 2000, 10000),
+        prefetch: int = 64,
+        delivery_limit: int = 20,
+        processed_collection: str = "processed_events",
+        dedupe_retention: timedelta = DEFAULT_RETENTION,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        if max_attempts < 1 or not retry_delays_ms:
+            raise ValueError("max_attempts must be >= 1 and retry_delays_ms not empty")
+        self.broker = broker
+        self.exchange_name = exchange
+        self.routing_keys = list(routing_keys)
+        self.handler = handler
+        self.service = service
+        self.max_attempts = max_attempts
+        self.prefetch = prefetch
+        self.topology = ConsumerTopology(queue, tuple(retry_delays_ms), delivery_limit)
+        self.processed = ProcessedEvents(db[processed_collection], dedupe_retention)
+        self.ready = asyncio.Event()
+        self._tracer = trace.get_tracer("taskmesh_common.events", tracer_provider=tracer_provider)
+        self._setup_task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
+        self._channel: AbstractChannel | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def queue(self) -> str:
+        return self.topology.queue
+
+    async def start(self, start_timeout: float = 10.0) -> None:
+        if self._setup_task is None:
+            self._setup_task = asyncio.create_task(
+                self._setup_forever(), name=f"consumer-{self.queue}"
+            )
+            self._prune_task = asyncio.create_task(self._prune_forever())
+        try:
+            await asyncio.wait_for(self.ready.wait(), start_timeout)
+        except TimeoutError:
+            logger.warning("consumer not ready yet; still trying", extra={"queue": self.queue})
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop taking messages, let those in progress finish, close the channels."""
+        for task in (self._setup_task, self._prune_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._setup_task = self._prune_task = None
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._consumer_tag)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), drain_timeout)
+        for channel in (self._channel, self._publish_channel):
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        self._channel = self._publish_channel = self._queue = None
+        self.ready.clear()
+
+    async def _setup_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._setup()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "consumer set-up failed, retrying",
+                    extra={"queue": self.queue, "error": f"{type(exc).__name__}: {exc}"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self.ready.set()
+                return
+
+    async def _setup(self) -> None:
+        connection = await self.broker.wait()
+        with contextlib.suppress(Exception):
+            await self.processed.ensure_indexes()  # an optimisation; never blocks consuming
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange: AbstractExchange = await declare_exchange(channel, self.exchange_name)
+        queue = await self.topology.declare(channel, exchange, self.routing_keys)
+        self._channel, self._publish_channel, self._queue = channel, publish_channel, queue
+        self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.processed.prune()
+            except Exception as exc:
+                logger.warning("pruning processed events failed", extra={"error": str(exc)})
+            await asyncio.sleep(_PRUNE_EVERY)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._handle(message)
+        except Exception:
+            # Could not even move it aside (broker trouble): let the broker redeliver it;
+            # the queue's delivery limit bounds how often.
+            logger.exception("could not settle message", extra={"queue": self.queue})
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        headers = _text_headers(message.headers or {})
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+            validate_event(envelope)
+        except (ValidationError, EventError) as exc:
+            await self._dead_letter(message, "invalid-event", exc)
+            return
+        EVENTS_CONSUME_LAG.labels(self.service, self.queue).observe(
+            max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())
+        )
+        attempt = _attempt(message.headers or {})
+        with self._tracer.start_as_current_span(
+            f"{envelope.type} process",
+            context=propagate.extract(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": self.queue,
+                "messaging.message.id": envelope.id,
+                "messaging.rabbitmq.destination.routing_key": envelope.type,
+                "taskmesh.attempt": attempt,
+            },
+        ) as span:
+            try:
+                if await self.processed.seen(envelope.id):
+                    await message.ack()
+                    EVENTS_CONSUMED.labels(self.service, self.queue, "duplicate").inc()
+                    return
+                await self.handler(envelope)
+                await self.processed.record(envelope.id, event_type=envelope.type, queue=self.queue)
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                if attempt >= self.max_attempts:
+                    await self._dead_letter(message, "max-attempts", exc, attempt=attempt)
+                else:
+                    await self._retry(message, envelope, attempt, exc)
+                return
+        await message.ack()
+        EVENTS_CONSUMED.labels(self.service, self.queue, "processed").inc()
+
+    async def _send_to(self, queue_name: str, message: aio_pika.Message) -> None:
+        if self._publish_channel is None:
+            raise RuntimeError("consumer is not started")
+        await self._publish_channel.default_exchange.publish(
+            message, routing_key=queue_name, mandatory=True, timeout=10
+        )
+
+    async def _retry(
+        self, message: AbstractIncomingMessage, envelope: Envelope, attempt: int, exc: Exception
+    ) -> None:
+        headers = forwarded_headers(message)
+        headers[ATTEMPT_HEADER] = attempt + 1
+        headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
+        target = self.topology.retry_queue_for_attempt(attempt)
+        await self._send_to(target, copy_message(message, headers))
+        await message.ack()
+        EVENTS_CONSUMED.labels(self.service, self.queue, "retried").inc()
+        logger.warning(
+            "event handler failed, retrying later",
+            extra={
+                "queue": self.queue,
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "attempt": attempt,
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+            },
+        )
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, reason: str, exc: Exception, attempt: int = 1
+    ) -> None:
+        headers = forwarded_headers(message)
+        headers[DEAD_LETTER_REASON_HEADER] = reason
+        headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
+        headers[DEAD_LETTER_QUEUE_HEADER] = self.queue
+        headers[ATTEMPT_HEADER] = attempt
+        await self._send_to(self.topology.dead_letter_queue, copy_message(message, headers))
+        await message.ack()
+        EVENTS_CONSUMED.labels(self.service, self.queue, "dead_lettered").inc()
+        EVENTS_DEAD_LETTERED.labels(self.service, self.queue).inc()
+        logger.error(
+            "event dead-lettered",
+            extra={
+                "queue": self.queue,
+                "message_id": message.message_id,
+                "reason": reason,
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+            },
+        )
+
+
+def _attempt(headers: Mapping[str, Any]) -> int:
+    value = headers.get(ATTEMPT_HEADER, 1)
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1

@@ -1,0 +1,34 @@
+"""Errors of the events library.
+
+Exception
+ └── EventError              anything the events library refuses or fails at
+      ├── UnknownEventType     no data model is registered for this type
+      ├── InvalidEvent         an envelope or its data does not match its schema
+      └── PublishFailed        the broker did not confirm one or more messages
+"""
+
+from __future__ import annotations
+
+__all__ = ["EventError", "InvalidEvent", "PublishFailed", "UnknownEventType"]
+
+
+class EventError(Exception):
+    pass
+
+
+class UnknownEventType(EventError, KeyError):
+    def __str__(self) -> str:
+        return f"unknown event type: {self.args[0]!r}"
+
+
+class InvalidEvent(EventError, ValueError):
+    pass
+
+
+class PublishFailed(EventError):
+    """Raised after every message of a batch was settled, when at least one was not confirmed."""
+
+    def __init__(self, message: str, failures: dict[str, BaseException] | None = None) -> None:
+        super().__init__(message)
+        # event id -> why the broker did not take it
+        self.failures = failures or {}

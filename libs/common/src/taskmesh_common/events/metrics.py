@@ -1,0 +1,52 @@
+"""Prometheus metrics of the events library (module level: one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "EVENTS_CONSUMED",
+    "EVENTS_CONSUME_LAG",
+    "EVENTS_DEAD_LETTERED",
+    "EVENTS_PUBLISHED",
+    "EVENTS_UNROUTABLE",
+    "OUTBOX_OLDEST_AGE",
+    "OUTBOX_PENDING",
+]
+
+OUTBOX_PENDING = Gauge(
+    "outbox_pending",
+    "Outbox entries not yet published (as seen by this replica's relay)",
+    ["service"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox entry; 0 when none is pending",
+    ["service"],
+)
+EVENTS_PUBLISHED = Counter(
+    "events_published_total",
+    "Events published and confirmed by the broker",
+    ["service", "type"],
+)
+EVENTS_UNROUTABLE = Counter(
+    "events_unroutable_total",
+    "Events the broker returned because no queue was bound for their type",
+    ["service", "type"],
+)
+EVENTS_CONSUMED = Counter(
+    "events_consumed_total",
+    "Messages settled by a consumer, by outcome (processed, duplicate, retried, dead_lettered)",
+    ["service", "queue", "outcome"],
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "events_dead_lettered_total",
+    "Messages a consumer sent to its dead-letter queue",
+    ["service", "queue"],
+)
+EVENTS_CONSUME_LAG = Histogram(
+    "events_consume_lag_seconds",
+    "Time from the event's occurrence (envelope time) to its consumption",
+    ["service", "queue"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)

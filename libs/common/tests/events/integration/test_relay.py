@@ -1,0 +1,286 @@
+"""The outbox relay against the real broker and database: exactly once, outages, dead relays."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.events import (
+    DELETED_FIELD,
+    OUTBOX_FIELD,
+    EventPublisher,
+    OutboxRelay,
+    outbox_entry,
+)
+from taskmesh_common.testing import unique_name
+
+pytestmark = pytest.mark.integration
+
+PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+
+
+async def wait_until_published(collection, timeout: float = 20.0) -> None:
+    async def poll() -> None:
+        while await collection.count_documents(PENDING):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def task_docs(make_task_created, count: int) -> list[dict[str, Any]]:
+    """Tasks written the way the tasks service writes them: the event inside the insert."""
+    docs = []
+    for _ in range(count):
+        entry = make_task_created()
+        docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
+    return docs
+
+
+def relay_for(db, broker, exchange, **kwargs: Any) -> OutboxRelay:
+    kwargs.setdefault("poll_interval", 0.05)
+    return OutboxRelay(db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs)
+
+
+async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
+    broker, backing_servers, db, exchange, spy, make_task_created
+):
+    docs = task_docs(make_task_created, 150)
+    # A second write on some tasks: their two events must leave in the order written.
+    for doc in docs[:30]:
+        second = make_task_created(task_id=doc["_id"], version=2)
+        second["type"] = "task.updated"
+        doc[OUTBOX_FIELD].append(second)
+    await db.tasks.insert_many(docs)
+    expected = [e["id"] for d in docs for e in d[OUTBOX_FIELD]]
+
+    other = BrokerConnection(backing_servers.amqp_url, name=unique_name("relay-b"))
+    other.start()
+    relays = [
+        relay_for(db, broker, exchange, batch_size=40),
+        relay_for(db, other, exchange, batch_size=40),
+    ]
+    for relay in relays:
+        relay.start()
+    try:
+        await wait_until_published(db.tasks)
+        messages = await spy.collect(len(expected))
+        await spy.quiet_for(1.0)
+    finally:
+        for relay in relays:
+            await relay.stop()
+            await relay.publisher.close()
+        await other.close()
+
+    ids = Counter(m.message_id for m in spy.messages)
+    assert sorted(ids) == sorted(expected)
+    assert set(ids.values()) == {1}
+    versions: dict[str, list[int]] = {}
+    for message in messages:
+        body = json.loads(message.body)
+        versions.setdefault(body["subject"], []).append(body["data"]["version"])
+    assert all(v == sorted(v) for v in versions.values())
+
+
+async def test_published_events_leave_the_outbox_and_tombstones_disappear(
+    broker, db, exchange, spy, make_task_created
+):
+    live, deleted = task_docs(make_task_created, 2)
+    deleted[DELETED_FIELD] = True
+    await db.tasks.insert_many([live, deleted])
+    relay = relay_for(db, broker, exchange)
+    relay.start()
+    try:
+        await wait_until_published(db.tasks)
+        await spy.collect(2)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    remaining = [doc async for doc in db.tasks.find({})]
+    assert [doc["_id"] for doc in remaining] == [live["_id"]]
+    assert remaining[0][OUTBOX_FIELD] == []
+
+
+async def test_relay_continues_the_trace_recorded_in_the_outbox(
+    broker, db, exchange, spy, spans, make_task_created
+):
+    provider, _ = spans
+    with provider.get_tracer("test").start_as_current_span("PATCH /api/v1/tasks/x") as request:
+        entry = make_task_created()
+    await db.tasks.insert_one({"_id": entry["subject"], OUTBOX_FIELD: [entry]})
+    relay = OutboxRelay(
+        db,
+        ["tasks"],
+        EventPublisher(broker, exchange, tracer_provider=provider),
+        service="test",
+        poll_interval=0.05,
+    )
+    relay.start()
+    try:
+        [message] = await spy.collect(1)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    trace_id = f"{request.get_span_context().trace_id:032x}"
+    assert str(message.headers["traceparent"]).split("-")[1] == trace_id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def tcp_proxy(port: int, target_host: str, target_port: int) -> AsyncIterator[None]:
+    """The broker 'coming back' on a port that was closed until now."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target_host, target_port)
+        for task in (pipe(reader, up_writer), pipe(up_reader, writer)):
+            tasks.add(asyncio.create_task(task))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_returns(
+    backing_servers, db, exchange, spy, make_task_created
+):
+    real = urlsplit(backing_servers.amqp_url)
+    port = free_port()
+    away_url = urlunsplit(real._replace(netloc=f"{real.username}:{real.password}@127.0.0.1:{port}"))
+    away = BrokerConnection(away_url, name=unique_name("relay-away"), max_delay=0.3)
+    away.start()
+    docs = task_docs(make_task_created, 5)
+    await db.tasks.insert_many(docs)
+    relay = relay_for(db, away, exchange)
+    relay.start()
+    try:
+        await asyncio.sleep(1.5)
+        assert await db.tasks.count_documents(PENDING) == 5
+        assert await spy.quiet_for(0.2) == []
+        # Nothing is held under a lease while the broker is away: another replica could publish.
+        assert await db.outbox_leases.count_documents({"released": False}) == 0
+
+        async with tcp_proxy(port, real.hostname or "127.0.0.1", real.port or 5672):
+            await wait_until_published(db.tasks)
+            messages = await spy.collect(5)
+            await relay.stop()
+            await relay.publisher.close()
+            await away.close()
+    finally:
+        await relay.stop()
+        await away.close()
+    assert sorted(m.message_id for m in messages) == sorted(d[OUTBOX_FIELD][0]["id"] for d in docs)
+
+
+async def test_claims_of_a_relay_that_died_are_taken_over_after_the_lease(
+    broker, db, exchange, spy, make_task_created
+):
+    docs = task_docs(make_task_created, 3)
+    await db.tasks.insert_many(docs)
+    dead = relay_for(db, broker, exchange, lease_seconds=1.5)
+    claimed, _ = await dead.claim()
+    assert len(claimed) == 3  # ... and then the process was killed
+
+    loop = asyncio.get_running_loop()
+    died_at = loop.time()
+    survivor = relay_for(db, broker, exchange)
+    survivor.start()
+    try:
+        assert await spy.quiet_for(1.0) == []
+        messages = await spy.collect(3, timeout=10)
+        published_after = loop.time() - died_at
+        await wait_until_published(db.tasks)
+        await spy.quiet_for(0.5)
+    finally:
+        await survivor.stop()
+        await survivor.publisher.close()
+    assert published_after >= 1.4
+    assert sorted(m.message_id for m in spy.messages) == sorted(
+        d[OUTBOX_FIELD][0]["id"] for d in docs
+    )
+    assert len(messages) == 3
+
+
+async def test_invalid_data_is_refused_before_anything_is_written():
+    with pytest.raises(ValueError, match="title"):
+        outbox_entry(
+            "task.created",
+            "t1",
+            {"task_id": "t1", "owner_id": "u1", "version": 1, "title": ""},
+            source="tasks",
+        )
+
+
+async def test_event_nobody_subscribed_to_is_dropped_instead_of_blocking_the_outbox(
+    broker, db, make_task_created
+):
+    lonely = unique_name("test.nobody-listens")
+    await db.tasks.insert_many(task_docs(make_task_created, 2))
+    relay = relay_for(db, broker, lonely)
+    relay.start()
+    try:
+        await wait_until_published(db.tasks)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+
+
+async def test_unroutable_event_stays_pending_when_the_relay_must_not_drop_it(
+    broker, db, make_task_created
+):
+    lonely = unique_name("test.nobody-listens")
+    await db.tasks.insert_many(task_docs(make_task_created, 2))
+    relay = relay_for(db, broker, lonely, drop_unroutable=False)
+    relay.start()
+    try:
+        await asyncio.sleep(1.0)
+        assert await db.tasks.count_documents(PENDING) == 2
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+
+
+async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
+    broker, db, exchange, spy, make_task_created
+):
+    relay = relay_for(db, broker, exchange, poll_interval=30)
+    relay.start()
+    try:
+        await asyncio.sleep(0.5)  # the relay found nothing and sleeps for 30 s
+        [doc] = task_docs(make_task_created, 1)
+        await db.tasks.insert_one(doc)
+        relay.kick()
+        [message] = await spy.collect(1, timeout=5)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    assert message.message_id == doc[OUTBOX_FIELD][0]["id"]

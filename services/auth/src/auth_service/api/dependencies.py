@@ -1,0 +1,91 @@
+"""Typed dependencies: the service objects the lifespan built, the caller, the client."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from fastapi import Depends, Request
+from taskmesh_common.errors import Forbidden
+from taskmesh_common.security import AdminPrincipal
+
+from auth_service.adapters.signing_keys import KeyStore
+from auth_service.config import Settings
+from auth_service.domain.model import User
+from auth_service.service_layer.accounts import Accounts
+from auth_service.service_layer.sessions import Sessions
+
+__all__ = [
+    "AccountsDep",
+    "ClientAddress",
+    "CurrentAdmin",
+    "KeysDep",
+    "SessionsDep",
+    "client_address",
+]
+
+
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def _keys(request: Request) -> KeyStore:
+    keys: KeyStore = request.app.state.keys
+    return keys
+
+
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+SessionsDep = Annotated[Sessions, Depends(_sessions)]
+KeysDep = Annotated[KeyStore, Depends(_keys)]
+
+
+async def _current_admin(principal: AdminPrincipal, accounts: AccountsDep) -> User:
+    # The token says admin; auth owns the truth and checks it again, so a demoted or
+    # disabled admin loses admin powers here at once, not when the token expires.
+    user = await accounts.users.by_id(principal.user_id)
+    if user is None or user.disabled or user.role != "admin":
+        raise Forbidden("This operation requires the admin role")
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(_current_admin)]
+
+
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_address(request: Request) -> str:
+    """The client's address for per-client login limits.
+
+    X-Forwarded-For is believed only as far as `trusted_proxy_hops` proxies we run appended
+    to it: the client is the entry that many places from the right. Entries further left
+    were written by the client and could be anything.
+    """
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else "unknown"
+    hops = settings.trusted_proxy_hops
+    if hops == 0:
+        return peer
+    chain = [
+        part.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for part in header.split(",")
+        if part.strip()
+    ]
+    if not chain:
+        return peer
+    candidate = chain[-hops] if len(chain) >= hops else chain[0]
+    return _valid_ip(candidate) or peer
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -1,0 +1,92 @@
+"""/api/v1/auth: registration, tokens, the caller's own account, and the JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+from taskmesh_common.security import CurrentPrincipal
+
+from auth_service.api.dependencies import AccountsDep, ClientAddress, KeysDep, SessionsDep
+from auth_service.api.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserOut,
+)
+from auth_service.service_layer.clock import utcnow
+from auth_service.service_layer.sessions import TokenPair
+
+__all__ = ["JWKS_CACHE_CONTROL", "jwks_router", "router"]
+
+# Verifiers cache the JWKS for as long (and refetch on an unknown kid); a new key signs at
+# once after a rotation, so any HTTP cache between must not hold it longer than this.
+JWKS_CACHE_CONTROL = "public, max-age=300"
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+jwks_router = APIRouter(tags=["keys"])
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
+    # Tokens must not sit in any cache (RFC 6749, section 5.1).
+    response.headers.update(_NO_STORE)
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+async def register(body: RegisterRequest, accounts: AccountsDep) -> UserOut:
+    user = await accounts.register(body.email, body.password, body.display_name)
+    return UserOut.of(user)
+
+
+@router.post("/login")
+async def login(
+    body: LoginRequest, sessions: SessionsDep, client: ClientAddress, response: Response
+) -> TokenResponse:
+    return _tokens(await sessions.login(body.email, body.password, client), response)
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshRequest, sessions: SessionsDep, response: Response) -> TokenResponse:
+    return _tokens(await sessions.refresh(body.refresh_token), response)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: LogoutRequest, principal: CurrentPrincipal, sessions: SessionsDep) -> None:
+    await sessions.logout(principal.user_id, body.refresh_token)
+
+
+@router.get("/me")
+async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> UserOut:
+    # Read from the database: a disabled account shows `disabled: true` at once.
+    return UserOut.of(await accounts.live_user(principal.user_id))
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(principal: CurrentPrincipal, accounts: AccountsDep) -> None:
+    await accounts.delete(principal.user_id)
+
+
+async def _jwks(keys: KeysDep) -> JSONResponse:
+    now = utcnow()
+    # A JWKS asked for before the start-up task made the first key would be empty.
+    await keys.current(now)
+    document: dict[str, Any] = await keys.jwks(now)
+    return JSONResponse(
+        document,
+        headers={"Cache-Control": JWKS_CACHE_CONTROL},
+        media_type="application/jwk-set+json",
+    )
+
+
+jwks_router.add_api_route(
+    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
+)
+router.add_api_route(
+    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
+)

@@ -1,0 +1,164 @@
+"""Accounts: registration, the caller's own account, admin changes, the bootstrap admin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from taskmesh_common.events import outbox_entry
+from taskmesh_common.mongo import Document
+
+from auth_service.adapters.refresh_tokens import RefreshTokenRepository
+from auth_service.adapters.users import UserRepository, decode_cursor, encode_cursor
+from auth_service.domain.errors import (
+    AccountUnavailable,
+    ChangeNotAllowed,
+    EmailTaken,
+    InvalidCursor,
+    UserNotFound,
+)
+from auth_service.domain.model import Role, User, new_user_id, normalise_email
+from auth_service.service_layer.clock import utcnow
+from auth_service.service_layer.hashing import Hashing
+
+__all__ = ["Accounts"]
+
+logger = logging.getLogger("auth.accounts")
+SOURCE = "taskmesh/auth"
+
+
+def _registered(user: User) -> Document:
+    data = {
+        "user_id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role,
+        "created_at": user.created_at,
+    }
+    return outbox_entry("user.registered", user.id, data, source=SOURCE, time=user.created_at)
+
+
+class Accounts:
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        refresh_tokens: RefreshTokenRepository,
+        hashing: Hashing,
+        on_events: Callable[[], None] = lambda: None,
+    ) -> None:
+        # Called after a write that left events in an outbox (wakes the relay).
+        self.on_events = on_events
+        self.users = users
+        self.refresh_tokens = refresh_tokens
+        self.hashing = hashing
+
+    async def register(
+        self, email: str, password: str, display_name: str | None, role: Role = "user"
+    ) -> User:
+        email = normalise_email(email)
+        # A cheap early answer for the common duplicate; the unique index is the real guard.
+        if await self.users.by_email(email) is not None:
+            raise EmailTaken()
+        user = User(
+            id=new_user_id(),
+            email=email,
+            display_name=display_name,
+            role=role,
+            disabled=False,
+            created_at=utcnow(),
+            password_hash=await self.hashing.hash(password),
+        )
+        await self.users.add(user, [_registered(user)])
+        self.on_events()
+        return user
+
+    async def live_user(self, user_id: str) -> User:
+        """The caller's account; deleted accounts are gone even while their tokens live."""
+        user = await self.users.by_id(user_id)
+        if user is None:
+            raise AccountUnavailable("This account no longer exists")
+        return user
+
+    async def delete(self, user_id: str) -> None:
+        now = utcnow()
+        event = outbox_entry(
+            "user.deleted",
+            user_id,
+            {"user_id": user_id, "deleted_at": now},
+            source=SOURCE,
+            time=now,
+        )
+        if not await self.users.tombstone(user_id, event, now):
+            raise AccountUnavailable("This account no longer exists")
+        self.on_events()
+        # Refresh also checks that the account lives, so a failure here cannot revive it.
+        await self.refresh_tokens.revoke_user(user_id)
+
+    async def page(self, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
+        try:
+            after = decode_cursor(cursor) if cursor else None
+        except ValueError:
+            raise InvalidCursor() from None
+        users = await self.users.page(limit + 1, after)
+        more = len(users) > limit
+        users = users[:limit]
+        return users, (encode_cursor(users[-1]) if more and users else None)
+
+    async def change(
+        self, actor_id: str, user_id: str, *, role: Role | None, disabled: bool | None
+    ) -> User:
+        if actor_id == user_id:
+            # An admin locking themselves out could leave nobody able to undo it.
+            raise ChangeNotAllowed("Admins cannot change their own role or disable themselves")
+        for _ in range(3):  # optimistic: retry if the user changed between read and write
+            current = await self.users.by_id(user_id)
+            if current is None:
+                raise UserNotFound()
+            changes, events = _changes(current, role, disabled, utcnow())
+            if not changes:
+                return current
+            updated = await self.users.change(current, changes, events, utcnow())
+            if updated is not None:
+                self.on_events()
+                if updated.disabled:
+                    # Refresh is refused at once; access tokens run out within their lifetime.
+                    await self.refresh_tokens.revoke_user(user_id)
+                return updated
+        raise ChangeNotAllowed("The user changed concurrently; try again")
+
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the bootstrap admin, or make the existing account an enabled admin.
+
+        Idempotent; an existing password is left alone (the variable only seeds it).
+        """
+        email = normalise_email(email)
+        existing = await self.users.by_email(email)
+        if existing is None:
+            try:
+                await self.register(email, password, "Administrator", role="admin")
+                logger.info("bootstrap admin created")
+            except EmailTaken:
+                pass  # another replica created it at the same moment
+            return
+        changes, events = _changes(existing, "admin", False, utcnow())
+        if changes and await self.users.change(existing, changes, events, utcnow()):
+            self.on_events()
+            logger.info("bootstrap admin promoted")
+
+
+def _changes(
+    user: User, role: Role | None, disabled: bool | None, now: datetime
+) -> tuple[Document, list[Document]]:
+    changes: Document = {}
+    events: list[Document] = []
+    if role is not None and role != user.role:
+        changes["role"] = role
+        data = {"user_id": user.id, "role": role, "previous_role": user.role, "changed_at": now}
+        events.append(outbox_entry("user.role_changed", user.id, data, source=SOURCE, time=now))
+    if disabled is not None and disabled != user.disabled:
+        changes["disabled"] = disabled
+        data = {"user_id": user.id, "disabled": disabled, "changed_at": now}
+        events.append(outbox_entry("user.disabled", user.id, data, source=SOURCE, time=now))
+    return changes, events

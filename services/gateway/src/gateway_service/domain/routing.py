@@ -1,0 +1,55 @@
+"""Which upstream serves a public path, and which paths need no token.
+
+Kept as plain data so the contract tests can hold it against the services' OpenAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "AUTH_POLICY_PATHS",
+    "PUBLIC_PATHS",
+    "ROUTES",
+    "Upstream",
+    "is_public",
+    "upstream_for",
+]
+
+Upstream = Literal["auth", "tasks", "analytics"]
+
+# (prefix, exact?) → upstream. An exact entry matches that path only; a prefix entry matches
+# the path itself and everything below it, never a sibling (`/api/v1/tasksx` is unknown).
+ROUTES: tuple[tuple[str, Upstream], ...] = (
+    ("/api/v1/auth", "auth"),
+    ("/api/v1/tasks", "tasks"),
+    ("/api/v1/analytics", "analytics"),
+    ("/.well-known/jwks.json", "auth"),
+)
+
+# Proxied paths that need no bearer token (the gateway's own docs, health and metrics are
+# not proxied and are public too).
+PUBLIC_PATHS = frozenset(
+    {
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/.well-known/jwks.json",
+        "/.well-known/jwks.json",
+    }
+)
+
+# Paths limited per client address by the strict "auth" policy (credential guessing).
+AUTH_POLICY_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
+
+
+def upstream_for(path: str) -> Upstream | None:
+    for prefix, upstream in ROUTES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return upstream
+    return None
+
+
+def is_public(path: str) -> bool:
+    # A trailing slash must not turn a protected path public or the reverse.
+    return path.rstrip("/") in PUBLIC_PATHS
