@@ -30,8 +30,10 @@ class ServiceSettings(BaseSettings):
     graceful_shutdown_seconds: float = 10.0
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
-    # Empty means the service's own default database name.
+    # Each service sets its own default database name; the prefix lets a test run or a
+    # shared server keep whole suites apart (TASKMESH_MONGO_DB_PREFIX=e2e_1_ -> e2e_1_tasks).
     mongo_db: str = ""
+    mongo_db_prefix: str = ""
     mongo_timeout_seconds: float = 3.0
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -52,6 +54,13 @@ class ServiceSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env == "development"
+
+    @model_validator(mode="after")
+    def _apply_mongo_db_prefix(self) -> ServiceSettings:
+        if self.mongo_db_prefix and not self.mongo_db.startswith(self.mongo_db_prefix):
+            # Settings are frozen for everyone else; this is their construction.
+            object.__setattr__(self, "mongo_db", self.mongo_db_prefix + self.mongo_db)
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:

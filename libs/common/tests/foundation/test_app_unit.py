@@ -166,3 +166,13 @@ def test_log_lines_are_json_with_service_and_extras() -> None:
     line = json.loads(JsonFormatter("tasks").format(record))
     assert line["message"] == "hello world"
     assert line["service"] == "tasks" and line["level"] == "warning" and line["order"] == 7
+
+
+def test_database_prefix_keeps_whole_suites_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    class TasksSettings(ServiceSettings):
+        mongo_db: str = "tasks"
+
+    monkeypatch.setenv("TASKMESH_MONGO_DB_PREFIX", "run7_")
+    assert TasksSettings().mongo_db == "run7_tasks"
+    monkeypatch.delenv("TASKMESH_MONGO_DB_PREFIX")
+    assert TasksSettings().mongo_db == "tasks"
