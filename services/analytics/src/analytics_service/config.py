@@ -11,3 +11,9 @@ class Settings(ServiceSettings):
     service_name: str = "analytics"
     port: int = 8003
     mongo_db: str = "analytics"
+    # Seconds a cached summary may live in Redis; 0 turns the cache off. Handlers invalidate
+    # it on every change, so this only bounds how late `overdue` notices a due date passing.
+    summary_cache_seconds: float = 30.0
+    # The consumer's queue, after `queue_prefix`.
+    events_queue: str = "analytics.events"
+    consumer_prefetch: int = 64

@@ -1,0 +1,237 @@
+"""The analytics database: stored events, the projections (in generations), deleted users.
+
+Collections:
+- `events`: every event this service applied (`_id` = event id), its own event store,
+  the source a rebuild replays.
+- `task_facts<suffix>`: one fact per task (see `domain.model`), version-guarded, with
+  tombstones; the admin overview counts over it.
+- `owner_stats<suffix>`: one document per user holding a compact entry per task (guarded
+  by the same version), from which that user's summary and timeline are computed. One
+  read by `_id` per request: FerretDB 1.24 on SQLite uses no secondary index (every other
+  filter is a full scan), so per-user questions must not filter the facts collection.
+- `deleted_users`: users whose `user.deleted` was applied; their late task events are
+  dropped instead of bringing statistics back.
+- `locks`: per-user write locks (see `adapters.locks`): FerretDB's conditional updates are
+  not atomic, so writers of one user's documents take turns.
+
+A rebuild writes a fresh generation (a new suffix) and switches the `meta` pointer to it,
+so readers never see a half-built projection; FerretDB cannot `renameCollection` over an
+existing collection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from taskmesh_common.mongo import Document
+
+from analytics_service.adapters.locks import OwnerLocks
+
+__all__ = [
+    "BASE_FACTS",
+    "BASE_STATS",
+    "EVENTS",
+    "FACT_INDEXES",
+    "FactsTable",
+    "Generation",
+    "OwnerStatsTable",
+    "ProjectionStore",
+]
+
+EVENTS = "events"
+DELETED_USERS = "deleted_users"
+META = "meta"
+LOCKS = "locks"
+BASE_FACTS = "task_facts"
+BASE_STATS = "owner_stats"
+_POINTER_ID = "projection"
+
+# For real MongoDB (FerretDB on SQLite ignores them): each serves a query of the overview
+# or a user deletion.
+FACT_INDEXES = [
+    IndexModel([("owner_id", ASCENDING)]),
+    IndexModel([("deleted", ASCENDING), ("status", ASCENDING)]),
+    IndexModel([("changed_at", DESCENDING)]),
+    IndexModel([("created_day", ASCENDING)]),
+    IndexModel([("completed_day", ASCENDING)]),
+]
+STORE_INDEXES: dict[str, list[IndexModel]] = {
+    EVENTS: [
+        IndexModel([("stored_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("owner_id", ASCENDING)]),
+    ],
+}
+
+
+class FactsTable:
+    """Version-guarded writes to one generation of task facts."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def put(self, fact: Mapping[str, Any]) -> bool:
+        """Store the fact unless the stored one is as new or newer; True when it changed.
+
+        The filter matches only an older version; when none matches, the upsert tries to
+        insert the same `_id` and the unique index refuses it. That refusal means either "a
+        newer or equal version is there" or "another replica inserted this task a moment
+        ago, maybe an older version": the plain guarded replace that follows tells them apart.
+        """
+        guard = {"_id": fact["_id"], "version": {"$lt": fact["version"]}}
+        try:
+            await self.collection.replace_one(guard, dict(fact), upsert=True)
+        except DuplicateKeyError:
+            result = await self.collection.replace_one(guard, dict(fact))
+            return result.matched_count == 1
+        return True
+
+    async def forget_owner(self, owner_id: str) -> int:
+        result = await self.collection.delete_many({"owner_id": owner_id})
+        return result.deleted_count
+
+    async def create_indexes(self) -> None:
+        await self.collection.create_indexes(FACT_INDEXES)
+
+
+class OwnerStatsTable:
+    """Per-user documents `{_id: owner_id, t: {<task key>: entry}}`, guarded per entry."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def put(self, owner_id: str, key: str, entry: Mapping[str, Any]) -> bool:
+        """Set the task's entry unless the stored one is as new or newer (as `FactsTable.put`).
+
+        `$not: {$gte}` also matches a missing entry: the first event of a task.
+        """
+        guard = {"_id": owner_id, f"t.{key}.v": {"$not": {"$gte": entry["v"]}}}
+        change = {"$set": {f"t.{key}": dict(entry)}}
+        try:
+            await self.collection.update_one(guard, change, upsert=True)
+        except DuplicateKeyError:
+            result = await self.collection.update_one(guard, change)
+            return result.matched_count == 1
+        return True
+
+    async def entries(self, owner_id: str) -> list[dict[str, Any]]:
+        document = await self.collection.find_one({"_id": owner_id})
+        return list((document or {}).get("t", {}).values())
+
+    async def forget_owner(self, owner_id: str) -> None:
+        await self.collection.delete_one({"_id": owner_id})
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The projections of one build, written and read together."""
+
+    suffix: str
+    facts: FactsTable
+    stats: OwnerStatsTable
+
+    @classmethod
+    def of(cls, db: AsyncDatabase[Document], suffix: str) -> Generation:
+        return cls(
+            suffix, FactsTable(db[BASE_FACTS + suffix]), OwnerStatsTable(db[BASE_STATS + suffix])
+        )
+
+    async def create_indexes(self) -> None:
+        await self.facts.create_indexes()
+
+    async def drop(self, db: AsyncDatabase[Document]) -> None:
+        await db.drop_collection(self.facts.collection.name)
+        await db.drop_collection(self.stats.collection.name)
+
+
+class ProjectionStore:
+    """Where the projections live; the current facts generation is cached briefly.
+
+    The cache keeps one extra read off every event and request; after a rebuild switches
+    generations, replicas follow within `pointer_cache_seconds` (the rebuild waits longer
+    than that before its catch-up pass).
+    """
+
+    def __init__(self, db: AsyncDatabase[Document], *, pointer_cache_seconds: float = 1.0) -> None:
+        self.db = db
+        self.events = db[EVENTS]
+        self.deleted_users = db[DELETED_USERS]
+        self.meta = db[META]
+        self.locks = OwnerLocks(db[LOCKS])
+        self.pointer_cache_seconds = pointer_cache_seconds
+        self._cached: tuple[float, Generation] | None = None
+
+    # -- generations --------------------------------------------------------------------
+
+    async def current(self) -> Generation:
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self.pointer_cache_seconds:
+            return self._cached[1]
+        pointer = await self.meta.find_one({"_id": _POINTER_ID})
+        generation = Generation.of(self.db, str(pointer["suffix"]) if pointer else "")
+        self._cached = (now, generation)
+        return generation
+
+    async def switch_to(self, generation: Generation) -> None:
+        await self.meta.update_one(
+            {"_id": _POINTER_ID},
+            {"$set": {"suffix": generation.suffix, "switched_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+        self._cached = None
+
+    def indexes(self) -> dict[str, list[IndexModel]]:
+        """Indexes for `ensure_indexes_forever` at start-up (the base facts generation too)."""
+        return {**STORE_INDEXES, BASE_FACTS: FACT_INDEXES}
+
+    # -- the event store ----------------------------------------------------------------
+
+    async def record_event(self, envelope: Mapping[str, Any], owner_id: str) -> bool:
+        """Keep an applied event for rebuilds; False when it was already stored."""
+        try:
+            await self.events.insert_one(
+                {
+                    "_id": envelope["id"],
+                    "owner_id": owner_id,
+                    "type": envelope["type"],
+                    "envelope": dict(envelope),
+                    "stored_at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def stored_events(
+        self, since: datetime | None = None, *, batch_size: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stored envelopes in the order they were stored."""
+        query: dict[str, Any] = {} if since is None else {"stored_at": {"$gte": since}}
+        cursor = self.events.find(query, batch_size=batch_size).sort(
+            [("stored_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        async for document in cursor:
+            yield dict(document["envelope"])
+
+    async def forget_owner_events(self, owner_id: str, *, keep: str | None = None) -> None:
+        query: dict[str, Any] = {"owner_id": owner_id}
+        if keep is not None:
+            query["_id"] = {"$ne": keep}
+        await self.events.delete_many(query)
+
+    # -- deleted users ------------------------------------------------------------------
+
+    async def mark_user_deleted(self, user_id: str, deleted_at: datetime) -> None:
+        await self.deleted_users.update_one(
+            {"_id": user_id}, {"$setOnInsert": {"deleted_at": deleted_at}}, upsert=True
+        )
+
+    async def is_user_deleted(self, user_id: str) -> bool:
+        return await self.deleted_users.find_one({"_id": user_id}, {"_id": 1}) is not None
