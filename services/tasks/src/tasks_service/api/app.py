@@ -5,18 +5,45 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.app import create_service_app
-from taskmesh_common.mongo import create_mongo_client, ensure_indexes_forever, mongo_ping
+from taskmesh_common.events import EventPublisher, OutboxRelay
+from taskmesh_common.mongo import (
+    Document,
+    create_mongo_client,
+    ensure_indexes_forever,
+    mongo_ping,
+)
+from taskmesh_common.security import TokenVerifier
 
+from tasks_service.adapters.locks import LOCKS_COLLECTION, WriteLocks
+from tasks_service.adapters.relay_view import LockedDatabase
+from tasks_service.adapters.repository import COLLECTION, TaskRepository, task_indexes
+from tasks_service.api.errors import install_task_errors
+from tasks_service.api.routes import router
 from tasks_service.config import Settings
+from tasks_service.consumers import build_consumer
 
 __all__ = ["create_app"]
 
+_CONSUMER_START_SECONDS = 3.0
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    run_relay: bool = True,
+) -> FastAPI:
+    """The app; `verifier` replaces the JWKS-backed one (tests mint their own tokens).
+
+    `run_relay=False` leaves recorded events unpublished, as if the process died right
+    after each write (the crash test starts a relay of its own afterwards).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -27,16 +54,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = mongo[settings.mongo_db]
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
         broker.start()
+        token_verifier = verifier or TokenVerifier.from_settings(settings)
         indexes_ready = asyncio.Event()
-        index_task = asyncio.create_task(ensure_indexes_forever(db, {}, indexes_ready))
+        index_task = asyncio.create_task(
+            ensure_indexes_forever(db, {COLLECTION: task_indexes()}, indexes_ready)
+        )
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
+        app.state.verifier = token_verifier
+        app.state.indexes_ready = indexes_ready
+        publisher = EventPublisher(broker, settings.events_exchange)
+        locks = WriteLocks(db[LOCKS_COLLECTION])
+        # The relay writes task documents too: through a view that takes the same lock.
+        relay_db = cast(
+            "AsyncDatabase[Document]", LockedDatabase(db, locks, locked=frozenset({COLLECTION}))
+        )
+        relay = OutboxRelay(relay_db, [COLLECTION], publisher, service=settings.service_name)
+        repository = TaskRepository(db[COLLECTION], on_write=relay.kick, locks=locks)
+        consumer = build_consumer(broker, settings, db, repository)
+        app.state.publisher, app.state.relay, app.state.consumer = publisher, relay, consumer
+        app.state.repository = repository
+        if run_relay:
+            relay.start()
+        # Bounded: with the broker away the service still starts; the consumer keeps trying.
+        await consumer.start(start_timeout=_CONSUMER_START_SECONDS)
         app.state.readiness.add("mongo", lambda: mongo_ping(mongo))
         app.state.readiness.add("rabbitmq", broker.check)
         try:
             yield
         finally:
             index_task.cancel()
+            await consumer.stop()
+            await relay.stop()
+            await publisher.close()
+            if verifier is None:
+                await token_verifier.aclose()
             await broker.close()
             await mongo.close()
 
-    return create_service_app(settings, title="taskmesh tasks", lifespan=lifespan)
+    app = create_service_app(settings, title="taskmesh tasks", lifespan=lifespan)
+    install_task_errors(app)
+    app.include_router(router)
+    return app
