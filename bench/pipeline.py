@@ -1,0 +1,160 @@
+"""The event pipeline seen from outside: an observer queue on the exchange, analytics' lag
+histogram, and the statistics a user reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+import httpx
+
+__all__ = [
+    "Observer",
+    "histogram_buckets",
+    "histogram_percentile",
+    "percentile",
+    "wait_for_total",
+]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of ``values``."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Observer:
+    """A throwaway queue bound to ``task.*``: when each event reached the broker's consumers.
+
+    Its lag (receipt time minus the envelope's ``time``, set when the task was written) is the
+    write → outbox → relay → broker part of the pipeline, measured per event.
+    """
+
+    amqp_url: str
+    exchange: str
+    lags: list[float] = field(default_factory=list)
+    first_at: float | None = None
+    last_at: float | None = None
+    _connection: Any = None
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect(self.amqp_url)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+        exchange = await channel.get_exchange(self.exchange, ensure=True)
+        queue = await channel.declare_queue(
+            f"bench.observer.{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True
+        )
+        await queue.bind(exchange, routing_key="task.*")
+        await queue.consume(self._on_message, no_ack=True)
+
+    async def _on_message(self, message: Any) -> None:
+        now = time.time()
+        try:
+            written = datetime.fromisoformat(json.loads(message.body)["time"]).timestamp()
+        except (ValueError, KeyError, TypeError):
+            return
+        self.lags.append(max(0.0, now - written))
+        mono = time.monotonic()
+        self.first_at = self.first_at or mono
+        self.last_at = mono
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    def summary(self) -> dict[str, Any]:
+        span = (self.last_at - self.first_at) if self.first_at and self.last_at else 0.0
+        return {
+            "events": len(self.lags),
+            "publish_rate_per_s": round(len(self.lags) / span, 1) if span > 0 else None,
+            "lag_p50_s": _round(percentile(self.lags, 50)),
+            "lag_p99_s": _round(percentile(self.lags, 99)),
+            "lag_max_s": _round(max(self.lags, default=None)),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+_BUCKET = re.compile(r"^events_consume_lag_seconds_bucket\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
+_LE = re.compile(r'le="(?P<le>[^"]+)"')
+
+
+def histogram_buckets(metrics_text: str) -> dict[float, float]:
+    """Cumulative counts per upper bound of ``events_consume_lag_seconds``, all queues summed."""
+    buckets: dict[float, float] = {}
+    for line in metrics_text.splitlines():
+        match = _BUCKET.match(line)
+        if not match:
+            continue
+        le_match = _LE.search(match["labels"])
+        if le_match is None:
+            continue
+        bound = float("inf") if le_match["le"] == "+Inf" else float(le_match["le"])
+        buckets[bound] = buckets.get(bound, 0.0) + float(match["n"])
+    return buckets
+
+
+def histogram_percentile(
+    before: dict[float, float], after: dict[float, float], q: float
+) -> float | None:
+    """Percentile of the observations made between two scrapes, interpolated in its bucket
+    (as PromQL's histogram_quantile does)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    target = q / 100 * counts[-1]
+    lower, below = 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= target:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            share = (target - below) / inside if inside else 1.0
+            return round(lower + (bound - lower) * share, 3)
+        lower, below = bound, cumulative
+    return lower
+
+
+async def wait_for_total(
+    analytics_url: str,
+    headers: dict[str, str],
+    expected: int,
+    *,
+    stall_seconds: float,
+    max_seconds: float,
+) -> tuple[int, float]:
+    """Poll the user's summary until ``total`` reaches ``expected`` (or stops moving).
+
+    Returns the last total and the monotonic time it was first seen.
+    """
+    began = time.monotonic()
+    last_total, last_change = -1, began
+    async with httpx.AsyncClient(base_url=analytics_url, headers=headers, timeout=10) as client:
+        while True:
+            response = await client.get("/api/v1/analytics/summary")
+            response.raise_for_status()
+            total = int(response.json()["total"])
+            now = time.monotonic()
+            if total != last_total:
+                last_total, last_change = total, now
+            if total >= expected:
+                return total, last_change
+            if now - last_change > stall_seconds or now - began > max_seconds:
+                return last_total, last_change
+            await asyncio.sleep(0.1)

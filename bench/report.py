@@ -1,0 +1,167 @@
+"""The printed table, the goals of issue 10 checked against it, and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["goals", "print_report", "ratios", "write_json"]
+
+Results = dict[str, Any]
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def ratios(http: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (tracing, endpoint): throughput and p99 of nginx and the gateway against direct."""
+    out = []
+    for tracing in ("off", "on"):
+        for endpoint in ("get_one", "list_20"):
+            by_target = {
+                r["target"]: r
+                for r in http
+                if r["tracing"] == tracing and r["endpoint"] == endpoint
+            }
+            direct = by_target.get("direct")
+            if direct is None or not direct["rps"]:
+                continue
+            row: dict[str, Any] = {"tracing": tracing, "endpoint": endpoint}
+            for target in ("nginx", "gateway"):
+                other = by_target.get(target)
+                if other is None:
+                    continue
+                row[f"{target}_over_direct"] = round(other["rps"] / direct["rps"], 3)
+                row[f"{target}_added_p99_ms"] = round(other["p99_ms"] - direct["p99_ms"], 2)
+            out.append(row)
+    return out
+
+
+def goals(results: Results) -> list[tuple[str, bool, str]]:
+    """(goal, met, the numbers) for each goal of issue 10."""
+    checks: list[tuple[str, bool, str]] = []
+    for row in results["ratios"]:
+        label = f"{row['endpoint']}, tracing {row['tracing']}"
+        ratio, added = row.get("gateway_over_direct"), row.get("gateway_added_p99_ms")
+        if ratio is not None:
+            checks.append((f"gateway/direct >= 0.6 ({label})", ratio >= 0.6, f"{ratio:.2f}x"))
+        if added is not None:
+            checks.append((f"gateway adds <= 15 ms p99 ({label})", added <= 15, f"{added:+.1f} ms"))
+    for r in results["http"]:
+        if r["target"] == "gateway" and r["errors"]:
+            checks.append((f"no errors ({r['endpoint']}, {r['tracing']})", False, str(r["errors"])))
+        if r["target"] == "gateway" and r["endpoint"] == "get_one":
+            checks.append(
+                (
+                    f">= 1000 req/s gateway single GET (tracing {r['tracing']})",
+                    r["rps"] >= 1000,
+                    f"{r['rps']:.0f} req/s",
+                )
+            )
+    pipe = results.get("pipeline") or {}
+    if pipe:
+        eps = pipe.get("end_to_end_events_per_s") or 0.0
+        checks.append(("pipeline >= 1000 events/s end to end", eps >= 1000, f"{eps:.0f}/s"))
+        p99 = pipe.get("analytics_lag_p99_s")
+        checks.append(("pipeline p99 lag < 2 s", p99 is not None and p99 < 2, f"{_fmt(p99, 2)} s"))
+    for name, mem in (results.get("memory") or {}).items():
+        end = mem.get("end_mb")
+        if end is not None:
+            checks.append((f"{name} < 150 MB RSS at the end", end < 150, f"{end:.0f} MB"))
+    return checks
+
+
+def print_report(results: Results) -> None:
+    cfg = results["config"]
+    print(f"\n== HTTP: wrk, {cfg['connections']} connections, {cfg['seconds']} s each ==")
+    print(
+        f"{'tracing':<8}{'endpoint':<10}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}"
+    )
+    for r in results["http"]:
+        print(
+            f"{r['tracing']:<8}{r['endpoint']:<10}{r['target']:<9}{r['rps']:>9.0f}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}"
+        )
+    print(
+        f"\n{'tracing':<8}{'endpoint':<10}{'gw/direct':>10}{'gw +p99':>10}"
+        f"{'nginx/direct':>14}{'nginx +p99':>12}"
+    )
+    for row in results["ratios"]:
+        print(
+            f"{row['tracing']:<8}{row['endpoint']:<10}"
+            f"{_fmt(row.get('gateway_over_direct'), 2):>9}x"
+            f"{_fmt(row.get('gateway_added_p99_ms'), 1):>8}ms"
+            f"{_fmt(row.get('nginx_over_direct'), 2):>13}x"
+            f"{_fmt(row.get('nginx_added_p99_ms'), 1):>10}ms"
+        )
+    writes = results.get("writes")
+    if writes:
+        print(
+            f"\n== Writes: POST /api/v1/tasks through the gateway (tracing on) ==\n"
+            f"{writes['rps']:.0f} req/s, p50 {writes['p50_ms']:.1f} ms, "
+            f"p99 {writes['p99_ms']:.1f} ms, errors {writes['errors']}"
+        )
+    pipe = results.get("pipeline")
+    if pipe:
+        print("\n== Event pipeline: write -> outbox -> relay -> RabbitMQ -> analytics ==")
+        for key, value in pipe.items():
+            print(f"  {key:<36} {_fmt(value, 3)}")
+    broker = results.get("broker")
+    if broker:
+        print("\n== RabbitMQ alone (quorum queue, persistent, publisher confirms) ==")
+        for key, value in broker.items():
+            print(f"  {key:<36} {_fmt(value)}")
+    relay = results.get("relay")
+    if relay:
+        print(
+            f"\n== Outbox relay alone: {relay['documents']} pending documents, "
+            f"{relay['cycles']} cycles of up to {relay['batch_size']} =="
+        )
+        print(f"  {relay['events_per_s']} events/s over {relay['seconds']} s; seconds by phase:")
+        for key, value in relay["phase_seconds"].items():
+            print(f"    {key:<36} {value:.2f}")
+        print("  MongoDB-protocol server, ms per operation (per document for batches):")
+        for key, value in relay["ferretdb_ms"].items():
+            print(f"    {key:<36} {value:.2f}")
+    memory = results.get("memory")
+    if memory:
+        print("\n== Memory (VmRSS, MB) ==")
+        for name, mem in memory.items():
+            print(
+                f"  {name:<10} idle {_fmt(mem.get('idle_mb'))}   end {_fmt(mem.get('end_mb'))}"
+                f"   (tracing off, end {_fmt(mem.get('tracing_off_end_mb'))})"
+            )
+    print("\n== Goals (issue 10) ==")
+    for goal, met, numbers in results["goals"]:
+        print(f"  {'met ' if met else 'MISS'}  {goal:<52} {numbers}")
+
+
+def write_json(results: Results, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    results["machine"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": _cpus(),
+        "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3],
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"bench-{stamp}.json"
+    text = json.dumps(results, indent=2, default=str)
+    path.write_text(text)
+    (folder / "latest.json").write_text(text)
+    return path
+
+
+def _cpus() -> int | None:
+    import os
+
+    return os.cpu_count()

@@ -1,0 +1,258 @@
+"""The whole run: servers, two passes over the HTTP paths (tracing off, then on), writes and
+the event pipeline, the broker alone, memory; then the table and the JSON file.
+
+    uv run python -m bench [--seconds 10] [--connections 32] [--broker-messages 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from taskmesh_local import RunningServices, start_servers
+
+from bench import report, stack
+from bench.broker import broker_rates
+from bench.pipeline import (
+    Observer,
+    histogram_buckets,
+    histogram_percentile,
+    wait_for_total,
+)
+from bench.relay_probe import relay_anatomy
+from bench.wrk import WrkResult, combine, lua_script, run_wrk
+
+__all__ = ["main"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+EXCHANGE = "taskmesh.events"
+SEED_TASKS = 30
+WARMUP_SECONDS = 2
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=12.0, help="wrk time per target and path")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--broker-messages", type=int, default=5000)
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=60.0,
+        help="longest wait for analytics to catch up after the writes",
+    )
+    parser.add_argument("--relay-documents", type=int, default=200)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="each target's time is split in rounds, interleaved with the others",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="record py-spy profiles (collapsed stacks) into this folder: the "
+        "gateway and tasks during the first gateway round of each GET, tasks "
+        "during the writes (those rounds run slower)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+async def http_pass(
+    running: RunningServices, tracing: str, args: argparse.Namespace, work: Path
+) -> list[dict[str, Any]]:
+    """Both GETs, straight to tasks, through nginx and through the gateway, one after another."""
+    urls = running.urls
+    user = stack.new_user(urls["auth"], f"reader-{tracing}")
+    tasks = stack.create_tasks(urls["tasks"], user, SEED_TASKS)
+    nginx = stack.start_nginx(urls["tasks"], work / f"nginx-{tracing}")
+    targets = {"direct": urls["tasks"], "nginx": nginx.url, "gateway": running.gateway_url}
+    paths = {"get_one": f"/api/v1/tasks/{tasks[0]['id']}", "list_20": "/api/v1/tasks?limit=20"}
+    script = lua_script(user.token)
+    # Other work on a shared machine comes and goes: rounds taken in turn (direct, nginx,
+    # gateway, direct...) see the same background, where back-to-back runs would not.
+    per_round = max(1, round(args.seconds / args.rounds))
+    rows = []
+    try:
+        for endpoint, path in paths.items():
+            runs: dict[str, list[WrkResult]] = {target: [] for target in targets}
+            for base in targets.values():
+                await run_wrk(
+                    base + path, script, work, seconds=WARMUP_SECONDS, connections=args.connections
+                )
+            for round_no in range(args.rounds):
+                for target, base in targets.items():
+                    _say(f"tracing {tracing}: {endpoint} via {target}, round {round_no + 1}")
+                    runs[target].append(
+                        await run_wrk(
+                            base + path,
+                            script,
+                            work,
+                            seconds=per_round,
+                            connections=args.connections,
+                        )
+                    )
+            for target, results in runs.items():
+                rows.append(
+                    {"tracing": tracing, "endpoint": endpoint, "target": target, **combine(results)}
+                )
+    finally:
+        nginx.stop()
+    return rows
+
+
+async def _lag_buckets(analytics_url: str) -> dict[float, float]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{analytics_url}/metrics")
+        response.raise_for_status()
+        return histogram_buckets(response.text)
+
+
+async def writes_and_pipeline(
+    running: RunningServices, amqp_url: str, args: argparse.Namespace, work: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POSTs through the gateway for `seconds`; then wait until analytics counted them all."""
+    urls = running.urls
+    user = stack.new_user(urls["auth"], "writer")
+    observer = Observer(amqp_url, EXCHANGE)
+    await observer.start()
+    before = await _lag_buckets(urls["analytics"])
+    body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
+    script = lua_script(user.token, method="POST", body=body)
+    _say("writes: POST /api/v1/tasks via gateway")
+    began = time.monotonic()
+    result = await run_wrk(
+        f"{running.gateway_url}/api/v1/tasks",
+        script,
+        work,
+        seconds=args.seconds,
+        connections=args.connections,
+    )
+    writes_done = time.monotonic()
+    created = result.requests - result.status_errors
+    _say(f"pipeline: waiting for analytics to count {created} tasks")
+    spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
+    if args.profile:
+        spies = _spy(running, ("tasks", "analytics"), 15, args.profile, "drain")
+    total, total_at = await wait_for_total(
+        urls["analytics"], user.headers, created, stall_seconds=20, max_seconds=args.drain_seconds
+    )
+    await _finish(spies)
+    # The last events may still be in flight to the observer.
+    await asyncio.sleep(0.5)
+    after = await _lag_buckets(urls["analytics"])
+    await observer.stop()
+    elapsed = total_at - began
+    seen = observer.summary()
+    pipeline = {
+        "tasks_written": created,
+        "applied_by_analytics": total,
+        "all_applied": total >= created,
+        "write_seconds": round(writes_done - began, 2),
+        "write_to_all_applied_seconds": round(elapsed, 2),
+        "catch_up_after_writes_seconds": round(total_at - writes_done, 2),
+        "end_to_end_events_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
+        "relay_publish_rate_per_s": seen["publish_rate_per_s"],
+        "broker_lag_p50_s": seen["lag_p50_s"],
+        "broker_lag_p99_s": seen["lag_p99_s"],
+        "broker_lag_max_s": seen["lag_max_s"],
+        "analytics_lag_p50_s": histogram_percentile(before, after, 50),
+        "analytics_lag_p99_s": histogram_percentile(before, after, 99),
+    }
+    return {"tracing": "on", **result.as_dict()}, pipeline
+
+
+def _spy(
+    running: RunningServices, names: tuple[str, ...], seconds: float, folder: Path, label: str
+) -> list[asyncio.Task[asyncio.subprocess.Process]]:
+    """py-spy on the named services (collapsed stacks, idle frames included: waiting on
+    FerretDB or the broker is where the time goes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pids = stack.service_pids(running)
+    return [
+        asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                "py-spy", "record", "--idle", "--nonblocking", "-r", "200",
+                "-d", str(max(1, round(seconds))), "-f", "raw",
+                "-o", str(folder / f"{label}-{name}.txt"), "--pid", str(pids[name]),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )
+        )
+        for name in names
+    ]  # fmt: skip
+
+
+async def _finish(spies: list[asyncio.Task[asyncio.subprocess.Process]]) -> None:
+    for spy in spies:
+        proc = await spy
+        await proc.wait()
+
+
+def _rss(running: RunningServices) -> dict[str, float | None]:
+    return {name: stack.rss_mb(pid) for name, pid in stack.service_pids(running).items()}
+
+
+async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "config": {
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "trace_sampling": "parentbased_traceidratio 0.1",
+        },
+        "http": [],
+    }
+    memory: dict[str, dict[str, float | None]] = {}
+    _say("starting FerretDB, RabbitMQ, Redis and Jaeger on free ports")
+    with start_servers(work / "servers", jaeger=True) as servers:
+        env = servers.env()
+        _say("tracing off: starting the services")
+        with stack.services_running(env, tracing=False) as running:
+            results["http"] += await http_pass(running, "off", args, work)
+            for name, mb in _rss(running).items():
+                memory.setdefault(name, {})["tracing_off_end_mb"] = mb
+        _say("tracing on (10 % sampled, to Jaeger): starting the services")
+        with stack.services_running(env, tracing=True) as running:
+            await asyncio.sleep(2)
+            for name, mb in _rss(running).items():
+                memory.setdefault(name, {})["idle_mb"] = mb
+            results["http"] += await http_pass(running, "on", args, work)
+            results["writes"], results["pipeline"] = await writes_and_pipeline(
+                running, servers.amqp_url, args, work
+            )
+            for name, mb in _rss(running).items():
+                memory[name]["end_mb"] = mb
+            _say(f"RabbitMQ alone: {args.broker_messages} messages, twice")
+            results["broker"] = await broker_rates(servers.amqp_url, count=args.broker_messages)
+            _say(f"outbox relay alone: {args.relay_documents} pending documents, timed by phase")
+            results["relay"] = await relay_anatomy(
+                servers.mongo_url, servers.amqp_url, documents=args.relay_documents
+            )
+    results["memory"] = memory
+    results["ratios"] = report.ratios(results["http"])
+    results["goals"] = report.goals(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="taskmesh-bench-") as tmp:
+        results = asyncio.run(bench(args, Path(tmp)))
+    results["config"]["total_seconds"] = round(time.monotonic() - began, 1)
+    report.print_report(results)
+    path = report.write_json(results, args.results)
+    print(f"\nresults: {path} ({results['config']['total_seconds']} s in all)")
+    return 0

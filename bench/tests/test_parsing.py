@@ -1,0 +1,84 @@
+"""The bench's own arithmetic: what it reads from wrk and Prometheus, and how it judges."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.pipeline import histogram_buckets, histogram_percentile, percentile
+from bench.report import goals, ratios
+from bench.wrk import MARKER, combine, lua_script, parse_output
+
+WRK_OUTPUT = (
+    "Running 10s test @ http://127.0.0.1:1/x\n  1 threads and 32 connections\n"
+    + MARKER
+    + '{"requests":5000,"duration_us":10000000,"connect":0,"read":2,"write":0,"status":3,'
+    '"timeout":1,"p50_us":4200,"p90_us":9000,"p99_us":15500,"max_us":40000,"mean_us":5000.0}\n'
+)
+
+
+def test_wrk_summary_gives_rate_latencies_in_ms_and_both_kinds_of_error() -> None:
+    result = parse_output(WRK_OUTPUT)
+    assert result.rps == 500.0
+    assert (result.p50_ms, result.p99_ms) == (4.2, 15.5)
+    assert (result.status_errors, result.socket_errors, result.errors) == (3, 3, 6)
+
+
+def test_wrk_output_without_the_summary_line_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no summary"):
+        parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_rounds_combine_into_throughput_over_their_whole_time() -> None:
+    fast, slow = parse_output(WRK_OUTPUT), parse_output(WRK_OUTPUT)
+    slow.requests, slow.seconds = 1000, 10.0
+    row = combine([fast, slow])
+    assert row["rps"] == 300.0
+    assert row["errors"] == 12
+
+
+def test_lua_script_sends_the_token_and_a_json_body() -> None:
+    script = lua_script("abc", method="POST", body={"title": 'say "hi"'})
+    assert 'wrk.headers["Authorization"] = "Bearer abc"' in script
+    assert 'wrk.method = "POST"' in script
+    assert r'wrk.body = "{\"title\": \"say \\\"hi\\\"\"}"' in script
+
+
+def _metrics(counts: dict[str, int]) -> str:
+    return "\n".join(
+        f'events_consume_lag_seconds_bucket{{le="{le}",queue="q",service="analytics"}} {n}.0'
+        for le, n in counts.items()
+    )
+
+
+def test_lag_percentile_counts_only_observations_between_the_two_scrapes() -> None:
+    before = histogram_buckets(_metrics({"0.5": 100, "1.0": 100, "2.5": 100, "+Inf": 100}))
+    after = histogram_buckets(_metrics({"0.5": 100, "1.0": 150, "2.5": 200, "+Inf": 200}))
+    # 100 new observations: half in (0.5, 1], half in (1, 2.5].
+    assert histogram_percentile(before, after, 50) == 1.0
+    assert histogram_percentile(before, after, 99) == pytest.approx(2.47)
+
+
+def test_lag_percentile_is_none_when_nothing_was_consumed() -> None:
+    same = histogram_buckets(_metrics({"0.5": 3, "+Inf": 3}))
+    assert histogram_percentile(same, same, 99) is None
+
+
+def test_nearest_rank_percentile() -> None:
+    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    assert percentile([], 50) is None
+
+
+def _row(target: str, rps: float, p99: float) -> dict[str, object]:
+    return {"tracing": "off", "endpoint": "get_one", "target": target, "rps": rps,
+            "p99_ms": p99, "errors": 0}  # fmt: skip
+
+
+def test_gateway_at_half_of_direct_throughput_misses_the_goal_and_nginx_is_reported() -> None:
+    http = [_row("direct", 1000, 10), _row("nginx", 900, 12), _row("gateway", 500, 40)]
+    (row,) = ratios(http)
+    assert row["nginx_over_direct"] == 0.9
+    assert row["gateway_added_p99_ms"] == 30
+    verdicts = {goal: met for goal, met, _ in goals({"ratios": [row], "http": http})}
+    assert verdicts["gateway/direct >= 0.6 (get_one, tracing off)"] is False
+    assert verdicts["gateway adds <= 15 ms p99 (get_one, tracing off)"] is False
+    assert verdicts[">= 1000 req/s gateway single GET (tracing off)"] is False
