@@ -61,7 +61,7 @@ test: install ## run every test (unit, integration, contract, deploy, e2e) again
 lint: install ## ruff, ruff format --check, mypy --strict on src
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/common/src infra/local/src services/auth/src services/tasks/src services/analytics/src services/gateway/src
+	$(UV) run mypy libs/common/src infra/local/src services/auth/src services/tasks/src services/analytics/src services/gateway/src bench
 
 .PHONY: bench
 bench: install ## benchmarks, side by side in one run (not part of the tests)
