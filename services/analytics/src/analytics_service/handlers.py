@@ -76,8 +76,8 @@ class Projector:
 
     async def _put_fact(self, envelope: Envelope, owner_id: str, fact: dict[str, Any]) -> None:
         # Under the user's lock: the guarded writes below are only atomic when nobody else
-        # writes this user's documents at the same time (see `adapters.locks`).
-        async with self.store.locks.hold(owner_id):
+        # writes this user's documents at the same time (see `taskmesh_common.locks`).
+        async with self.store.locks.holding(owner_id):
             if await self.store.is_user_deleted(owner_id):
                 # A late event of a deleted account must not bring its statistics back.
                 return
@@ -110,7 +110,7 @@ async def record_task_deleted(projector: Projector, envelope: Envelope) -> None:
 async def forget_user(projector: Projector, envelope: Envelope) -> None:
     data = validate_event(envelope)
     assert isinstance(data, UserDeleted)
-    async with projector.store.locks.hold(data.user_id):
+    async with projector.store.locks.holding(data.user_id):
         # The marker first, so later task events of this user are dropped.
         await projector.store.mark_user_deleted(data.user_id, data.deleted_at)
         generation = await projector._generation()

@@ -26,8 +26,7 @@ from taskmesh_common.events import (
 )
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
-from tasks_service.adapters.locks import LOCKS_COLLECTION, WriteLocks
-from tasks_service.adapters.relay_view import LockedDatabase
+from tasks_service.adapters.repository import task_locks
 from tasks_service.api.app import create_app
 
 from .conftest import TASKS, User, make_settings
@@ -174,16 +173,14 @@ async def test_events_recorded_before_a_crash_are_published_exactly_once_on_rest
             assert len(recorded) == 10
 
             # Two replicas restart at once: leases keep them from publishing the same event.
-            # Replicas of this service: their relays write through the per-task lock.
-            relay_db = LockedDatabase(
-                db, WriteLocks(db[LOCKS_COLLECTION]), locked=frozenset({"tasks"})
-            )
+            # Replicas of this service: their relays write under the per-task lock.
             relays = [
                 OutboxRelay(
-                    relay_db,  # type: ignore[arg-type]
+                    db,
                     ["tasks"],
                     EventPublisher(app.state.broker, settings.events_exchange),
                     service="tasks",
+                    locks={"tasks": task_locks(db)},
                 )
                 for _ in range(2)
             ]

@@ -4,7 +4,8 @@ Several replicas run one each. Documents are spread over ``partitions`` by a has
 id; a relay publishes a partition's pending entries only while it holds that partition's
 lease (see :mod:`.leases`: exclusive on FerretDB too, where conditional updates are not
 atomic). Under the lease it reads the documents, publishes their entries in order with
-publisher confirms, and only then pulls the confirmed entries, before releasing the lease.
+publisher confirms, and only then pulls the confirmed entries (per document under its
+producers' lock, where ``locks`` are given: see :mod:`.settle`), before releasing the lease.
 A relay that dies leaves its leases to expire and another takes the partitions over; an
 event may then go out twice, which consumers absorb by deduplicating on its id.
 """
@@ -23,10 +24,12 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
+from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.leases import Leases
 from taskmesh_common.events.metrics import EVENTS_UNROUTABLE, OUTBOX_OLDEST_AGE, OUTBOX_PENDING
 from taskmesh_common.events.publisher import EventPublisher, is_unroutable
+from taskmesh_common.events.settle import Published, settle_batched, settle_locked
+from taskmesh_common.locks import DocumentLocks
 
 __all__ = ["LEASES_COLLECTION", "PENDING", "ClaimedDocument", "OutboxRelay"]
 
@@ -37,7 +40,6 @@ _MAX_BACKOFF = 5.0
 _METRICS_EVERY = 10.0
 _METRICS_SCAN_LIMIT = 1000
 PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
-NOTHING_PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": False}}
 
 Document = dict[str, Any]
 ClaimedDocument = tuple[str, Document]  # (collection, document as read under the lease)
@@ -54,6 +56,11 @@ class OutboxRelay:
     ``events_unroutable_total``, logged and dropped, as a non-mandatory publish would be,
     instead of blocking the outbox until some consumer binds. Consumers' queues are
     durable, so this only concerns types no consumer has ever subscribed to.
+
+    ``locks`` (collection name -> :class:`~taskmesh_common.locks.DocumentLocks`) makes the
+    relay's writes to those collections' documents one per document, each under the lock
+    its producers write under, ``lock_parallelism`` at a time: needed on FerretDB, whose
+    updates are not atomic (see :mod:`.settle`). Without, one batched write (MongoDB).
     """
 
     def __init__(
@@ -68,6 +75,8 @@ class OutboxRelay:
         poll_interval: float = 0.25,
         partitions: int = 16,
         drop_unroutable: bool = True,
+        locks: Mapping[str, DocumentLocks] | None = None,
+        lock_parallelism: int = 16,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -78,6 +87,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.partitions = partitions
         self.drop_unroutable = drop_unroutable
+        self.locks = dict(locks or {})
+        self.lock_parallelism = lock_parallelism
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leases = Leases(db[LEASES_COLLECTION], owner=self.owner, duration=self.lease)
         self._wake = asyncio.Event()
@@ -201,23 +212,15 @@ class OutboxRelay:
             done.append(entry)
         return done, None
 
-    async def _settle(self, name: str, done: list[tuple[Document, list[Document]]]) -> None:
+    async def _settle(self, name: str, done: list[Published]) -> None:
         """Pull the published entries from their documents; drop emptied tombstones."""
         if not done:
             return
-        collection = self.db[name]
-        # One write for the whole batch (writes are what FerretDB is slowest at): entry ids
-        # are unique, so pulling every published entry from every document is exact.
-        # Values as read back, so $pullAll matches on FerretDB and MongoDB alike.
-        await collection.update_many(
-            {"_id": {"$in": [doc["_id"] for doc, _ in done]}},
-            {"$pullAll": {OUTBOX_FIELD: [entry for _, entries in done for entry in entries]}},
-        )
-        tombstones = [doc["_id"] for doc, _ in done if doc.get(DELETED_FIELD) is True]
-        if tombstones:
-            await collection.delete_many(
-                {"_id": {"$in": tombstones}, DELETED_FIELD: True, **NOTHING_PENDING}
-            )
+        locks = self.locks.get(name)
+        if locks is None:
+            await settle_batched(self.db[name], done)
+        else:
+            await settle_locked(self.db[name], done, locks, parallel=self.lock_parallelism)
 
     async def _housekeeping(self) -> None:
         await self._maybe_update_metrics()

@@ -11,7 +11,7 @@ Collections:
   filter is a full scan), so per-user questions must not filter the facts collection.
 - `deleted_users`: users whose `user.deleted` was applied; their late task events are
   dropped instead of bringing statistics back.
-- `locks`: per-user write locks (see `adapters.locks`): FerretDB's conditional updates are
+- `locks`: per-user write locks (`taskmesh_common.locks`): FerretDB's conditional updates are
   not atomic, so writers of one user's documents take turns.
 
 A rebuild writes a fresh generation (a new suffix) and switches the `meta` pointer to it,
@@ -24,16 +24,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from taskmesh_common.locks import DocumentLocks
 from taskmesh_common.mongo import Document
-
-from analytics_service.adapters.locks import OwnerLocks
 
 __all__ = [
     "BASE_FACTS",
@@ -164,7 +163,9 @@ class ProjectionStore:
         self.events = db[EVENTS]
         self.deleted_users = db[DELETED_USERS]
         self.meta = db[META]
-        self.locks = OwnerLocks(db[LOCKS])
+        # A handler holds it for milliseconds; a consumer waits longer than an API request
+        # would, and a LockTimeout only means the event is retried later.
+        self.locks = DocumentLocks(db[LOCKS], stale_after=timedelta(seconds=30), wait_seconds=10.0)
         self.pointer_cache_seconds = pointer_cache_seconds
         self._cached: tuple[float, Generation] | None = None
 

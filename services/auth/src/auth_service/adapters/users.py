@@ -1,8 +1,16 @@
-"""Users in MongoDB, each document carrying its own outbox of pending events."""
+"""Users in MongoDB, each document carrying its own outbox of pending events.
+
+Every write to an existing user document holds that user's lock (`user_write_locks`), and
+so does the outbox relay's pull of published entries (`OutboxRelay(locks={"users": ...})`):
+on FerretDB an update is a read-then-replace, so unlocked a role change, disable, delete or
+re-hash and the relay's pull could each put back the state the other replaced (see
+`taskmesh_common.locks`). A registration is an insert and needs none.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -10,14 +18,25 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD
+from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import Document
 
 from auth_service.domain.errors import EmailTaken
 from auth_service.domain.model import User
 
-__all__ = ["USER_INDEXES", "UserRepository", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "USER_INDEXES",
+    "USER_LOCKS_COLLECTION",
+    "UserRepository",
+    "decode_cursor",
+    "encode_cursor",
+    "user_locks",
+]
+
+USER_LOCKS_COLLECTION = "user_write_locks"
 
 USER_INDEXES = [
     # Emails are stored normalised, so this one index makes "any letter case" a duplicate.
@@ -25,6 +44,10 @@ USER_INDEXES = [
     IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)], name="created_order"),
 ]
 LIVE: Document = {DELETED_FIELD: {"$ne": True}}
+
+
+def user_locks(db: AsyncDatabase[Document]) -> DocumentLocks:
+    return DocumentLocks(db[USER_LOCKS_COLLECTION])
 
 
 def _user(doc: Mapping[str, Any]) -> User:
@@ -57,8 +80,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class UserRepository:
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], locks: DocumentLocks | None = None
+    ) -> None:
         self.collection = collection
+        self.locks = locks or user_locks(collection.database)
 
     async def add(self, user: User, events: list[Document]) -> None:
         doc: Document = {
@@ -86,11 +112,14 @@ class UserRepository:
         return _user(doc) if doc else None
 
     async def set_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> None:
-        # Conditional on the old hash: a password change racing with a re-hash wins.
-        await self.collection.update_one(
-            {"_id": user_id, "password_hash": old_hash, **LIVE},
-            {"$set": {"password_hash": new_hash}},
-        )
+        # Conditional on the old hash: a password change racing with a re-hash wins. A user
+        # busy for the whole wait is re-hashed at a later login instead of failing this one.
+        with contextlib.suppress(LockTimeout):
+            async with self.locks.holding(user_id):
+                await self.collection.update_one(
+                    {"_id": user_id, "password_hash": old_hash, **LIVE},
+                    {"$set": {"password_hash": new_hash}},
+                )
 
     async def page(self, limit: int, after: tuple[datetime, str] | None) -> list[User]:
         query: Document = dict(LIVE)
@@ -107,11 +136,15 @@ class UserRepository:
         self, current: User, changes: Document, events: list[Document], now: datetime
     ) -> User | None:
         """Apply changes only if the user is still as read (None otherwise: re-read and retry)."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": current.id, "role": current.role, "disabled": current.disabled, **LIVE},
-            {"$set": {**changes, "updated_at": now}, "$push": {OUTBOX_FIELD: {"$each": events}}},
-            return_document=ReturnDocument.AFTER,
-        )
+        async with self.locks.holding(current.id):
+            doc = await self.collection.find_one_and_update(
+                {"_id": current.id, "role": current.role, "disabled": current.disabled, **LIVE},
+                {
+                    "$set": {**changes, "updated_at": now},
+                    "$push": {OUTBOX_FIELD: {"$each": events}},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
         return _user(doc) if doc else None
 
     async def tombstone(self, user_id: str, event: Document, now: datetime) -> bool:
@@ -120,17 +153,18 @@ class UserRepository:
         Personal data goes at once. The email is moved aside to a per-user placeholder
         (unique, so the unique index holds), which frees the address for a new account.
         """
-        result = await self.collection.update_one(
-            {"_id": user_id, **LIVE},
-            {
-                "$set": {
-                    DELETED_FIELD: True,
-                    "deleted_at": now,
-                    "email": f"deleted:{user_id}",
-                    "disabled": True,
+        async with self.locks.holding(user_id):
+            result = await self.collection.update_one(
+                {"_id": user_id, **LIVE},
+                {
+                    "$set": {
+                        DELETED_FIELD: True,
+                        "deleted_at": now,
+                        "email": f"deleted:{user_id}",
+                        "disabled": True,
+                    },
+                    "$unset": {"password_hash": "", "display_name": ""},
+                    "$push": {OUTBOX_FIELD: event},
                 },
-                "$unset": {"password_hash": "", "display_name": ""},
-                "$push": {OUTBOX_FIELD: event},
-            },
-        )
+            )
         return result.modified_count == 1

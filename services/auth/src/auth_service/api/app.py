@@ -17,7 +17,7 @@ from taskmesh_common.redis import create_redis
 from auth_service.adapters.login_limiter import LoginLimiter
 from auth_service.adapters.refresh_tokens import REFRESH_TOKEN_INDEXES, RefreshTokenRepository
 from auth_service.adapters.signing_keys import SIGNING_KEY_INDEXES, KeyStore
-from auth_service.adapters.users import USER_INDEXES, UserRepository
+from auth_service.adapters.users import USER_INDEXES, UserRepository, user_locks
 from auth_service.api import admin, routes
 from auth_service.api.errors import install_auth_errors
 from auth_service.bootstrap import build_verifier, run_cleanup_forever, start_up_forever
@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             indexes_ready=indexes_ready,
             ready_timeout=settings.mongo_timeout_seconds,
         )
-        users = UserRepository(db["users"])
+        locks = user_locks(db)
+        users = UserRepository(db["users"], locks)
         refresh_tokens = RefreshTokenRepository(db["refresh_tokens"])
         hashing = Hashing(
             Passwords(
@@ -71,8 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.argon2_concurrency,
         )
         publisher = EventPublisher(broker, settings.events_exchange)
+        # The relay's pulls of published entries take the same per-user lock as every write.
         relay = OutboxRelay(
-            db, ["users"], publisher, service="auth", poll_interval=settings.outbox_poll_seconds
+            db,
+            ["users"],
+            publisher,
+            service="auth",
+            poll_interval=settings.outbox_poll_seconds,
+            locks={"users": locks},
         )
         accounts = Accounts(
             users=users, refresh_tokens=refresh_tokens, hashing=hashing, on_events=relay.kick

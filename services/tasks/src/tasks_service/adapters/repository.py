@@ -9,22 +9,25 @@ has published it. Every read of live data filters tombstones out.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, outbox_entry
+from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import Document
 
-from tasks_service.adapters.locks import LOCKS_COLLECTION, WriteLocks
 from tasks_service.domain.errors import (
     IdempotencyKeyGone,
     IdempotencyKeyReused,
+    TaskBusy,
     TaskNotFound,
     VersionConflict,
 )
@@ -44,9 +47,17 @@ from tasks_service.domain.model import (
     utcnow,
 )
 
-__all__ = ["COLLECTION", "SOURCE", "TaskRepository", "task_indexes"]
+__all__ = [
+    "COLLECTION",
+    "LOCKS_COLLECTION",
+    "SOURCE",
+    "TaskRepository",
+    "task_indexes",
+    "task_locks",
+]
 
 COLLECTION = "tasks"
+LOCKS_COLLECTION = "task_write_locks"
 SOURCE = "taskmesh/tasks"
 _LIVE: Document = {DELETED_FIELD: {"$ne": True}}
 # Reads never need the pending events.
@@ -57,6 +68,14 @@ _FIELDS = {
     SortKey.PRIORITY_RANK: "priority_rank",
     SortKey.ID: "_id",
 }
+
+
+def task_locks(db: AsyncDatabase[Document]) -> DocumentLocks:
+    """One writer per task document: the API, the user.deleted consumer and the outbox relay
+    (``OutboxRelay(locks={COLLECTION: ...})``) all write under it, because conditional
+    updates are not atomic on FerretDB (see :mod:`taskmesh_common.locks`). With it, the
+    version check in an update's filter is exact."""
+    return DocumentLocks(db[LOCKS_COLLECTION])
 
 
 def task_indexes() -> list[IndexModel]:
@@ -163,12 +182,20 @@ class TaskRepository:
         collection: AsyncCollection[Document],
         *,
         on_write: Callable[[], None] | None = None,
-        locks: WriteLocks | None = None,
+        locks: DocumentLocks | None = None,
     ) -> None:
         self.collection = collection
-        self.locks = locks or WriteLocks(collection.database[LOCKS_COLLECTION])
+        self.locks = locks or task_locks(collection.database)
         # Wakes the outbox relay so events go out now rather than at its next poll.
         self._on_write = on_write or (lambda: None)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, task_id: str) -> AsyncIterator[None]:
+        try:
+            async with self.locks.holding(task_id):
+                yield
+        except LockTimeout:
+            raise TaskBusy(task_id) from None
 
     async def add(
         self, task: Task, *, idempotency_key: str | None = None, request_hash: str | None = None
@@ -221,7 +248,7 @@ class TaskRepository:
 
     async def _write_next_version(self, task: Task, update: Document) -> None:
         """Apply `update` to `task` only if it is still at `task.version`; one racer wins."""
-        async with self.locks.holding(task.id):
+        async with self._locked(task.id):
             result = await self.collection.update_one(
                 {"_id": task.id, "owner_id": task.owner_id, "version": task.version, **_LIVE},
                 update,
@@ -255,12 +282,12 @@ class TaskRepository:
 
         Tasks still holding unpublished events become tombstones that the relay removes once
         it has published them; the others are deleted now. One task at a time, under its
-        write lock, like every other write (see locks.py). Idempotent.
+        write lock, like every other write (see `task_locks`). Idempotent.
         """
         live: Document = {"owner_id": owner_id, **_LIVE}
         ids = [doc["_id"] async for doc in self.collection.find(live, projection={"_id": 1})]
         for task_id in ids:
-            async with self.locks.holding(task_id):
+            async with self._locked(task_id):
                 await self.collection.update_one(
                     {"_id": task_id, **live},
                     {"$set": {DELETED_FIELD: True, "deleted_at": utcnow()}},

@@ -5,24 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
 
 from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.app import create_service_app
 from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.mongo import (
-    Document,
     create_mongo_client,
     ensure_indexes_forever,
     mongo_ping,
 )
 from taskmesh_common.security import TokenVerifier
 
-from tasks_service.adapters.locks import LOCKS_COLLECTION, WriteLocks
-from tasks_service.adapters.relay_view import LockedDatabase
-from tasks_service.adapters.repository import COLLECTION, TaskRepository, task_indexes
+from tasks_service.adapters.repository import (
+    COLLECTION,
+    TaskRepository,
+    task_indexes,
+    task_locks,
+)
 from tasks_service.api.errors import install_task_errors
 from tasks_service.api.routes import router
 from tasks_service.config import Settings
@@ -63,12 +63,15 @@ def create_app(
         app.state.verifier = token_verifier
         app.state.indexes_ready = indexes_ready
         publisher = EventPublisher(broker, settings.events_exchange)
-        locks = WriteLocks(db[LOCKS_COLLECTION])
-        # The relay writes task documents too: through a view that takes the same lock.
-        relay_db = cast(
-            "AsyncDatabase[Document]", LockedDatabase(db, locks, locked=frozenset({COLLECTION}))
+        locks = task_locks(db)
+        # The relay writes task documents too: under the same per-task lock.
+        relay = OutboxRelay(
+            db,
+            [COLLECTION],
+            publisher,
+            service=settings.service_name,
+            locks={COLLECTION: locks},
         )
-        relay = OutboxRelay(relay_db, [COLLECTION], publisher, service=settings.service_name)
         repository = TaskRepository(db[COLLECTION], on_write=relay.kick, locks=locks)
         consumer = build_consumer(broker, settings, db, repository)
         app.state.publisher, app.state.relay, app.state.consumer = publisher, relay, consumer
