@@ -131,13 +131,17 @@ class Analytics:
             await self.publisher.publish(entry)
 
     async def applied(self, *entries: dict[str, Any]) -> None:
-        """Publish, and return once the consumer has applied (and recorded) the last one."""
+        """Publish, and return once the consumer has applied (and recorded) every event id.
+
+        Waiting for the last entry alone is not enough when it repeats an id that was
+        already processed: the summary could then be read before the others were applied.
+        """
         await self.publish(*entries)
         processed = self.app.state.db["processed_events"]
-        last = entries[-1]["id"]
+        ids = list({entry["id"] for entry in entries})
 
         async def done() -> bool:
-            return await processed.find_one({"_id": last}) is not None
+            return await processed.count_documents({"_id": {"$in": ids}}) == len(ids)
 
         await eventually(done)
 
