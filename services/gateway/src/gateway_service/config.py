@@ -66,6 +66,9 @@ class Settings(ServiceSettings):
     breaker_reset_timeout_seconds: float = Field(default=10.0, gt=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Headers are never streamed: a client could otherwise make us hold and forward megabytes.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=10)
     gzip_minimum_bytes: int = Field(default=1024, ge=0)
     # Comma-separated in the environment; local dev front-ends by default.
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_origins)] = (

@@ -99,6 +99,26 @@ async def test_a_body_over_one_mebibyte_is_413_by_content_length(
     assert fakes["tasks"].total_calls() == before + 1
 
 
+async def test_oversized_or_too_many_headers_are_431_and_never_forwarded(
+    gateway: GatewayFactory, tokens: TokenFactory, fakes: dict[str, FakeService]
+) -> None:
+    before = fakes["tasks"].total_calls()
+    async with gateway() as gw:
+        big = await gw.client.get(
+            "/api/v1/tasks", headers={**tokens.auth_header(), "X-Big": "a" * 40_000}
+        )
+        many = await gw.client.get(
+            "/api/v1/tasks",
+            headers=[*tokens.auth_header().items(), *((f"X-{i}", "v") for i in range(150))],
+        )
+        normal = await gw.client.get("/api/v1/tasks", headers=tokens.auth_header())
+    for response in (big, many):
+        assert response.status_code == 431
+        assert response.headers["content-type"] == "application/problem+json"
+    assert normal.status_code == 200
+    assert fakes["tasks"].total_calls() == before + 1
+
+
 async def test_a_streamed_body_without_length_is_cut_off_at_one_mebibyte(
     gateway: GatewayFactory, tokens: TokenFactory, fakes: dict[str, FakeService]
 ) -> None:

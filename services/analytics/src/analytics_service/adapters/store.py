@@ -165,7 +165,9 @@ class ProjectionStore:
         self.meta = db[META]
         # A handler holds it for milliseconds; a consumer waits longer than an API request
         # would, and a LockTimeout only means the event is retried later.
-        self.locks = DocumentLocks(db[LOCKS], stale_after=timedelta(seconds=30), wait_seconds=10.0)
+        # A killed replica leaves its lock behind; handlers take milliseconds, so ten
+        # seconds is a generous lease and keeps the catch-up after a crash short.
+        self.locks = DocumentLocks(db[LOCKS], stale_after=timedelta(seconds=10), wait_seconds=12.0)
         self.pointer_cache_seconds = pointer_cache_seconds
         self._cached: tuple[float, Generation] | None = None
 

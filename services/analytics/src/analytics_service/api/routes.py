@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from taskmesh_common.params import only_query_params
 from taskmesh_common.security import AdminPrincipal, CurrentPrincipal
 
 from analytics_service.api.dependencies import Cache, Reader
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 DEFAULT_TIMELINE_DAYS = 30
 
 
-@router.get("/summary", response_model=SummaryOut)
+@router.get("/summary", response_model=SummaryOut, dependencies=[Depends(only_query_params())])
 async def summary(principal: CurrentPrincipal, reader: Reader, cache: Cache) -> SummaryOut:
     if cache is None:
         return SummaryOut.of(await reader.summary(principal.user_id, datetime.now(UTC)))
@@ -31,7 +32,11 @@ async def summary(principal: CurrentPrincipal, reader: Reader, cache: Cache) -> 
     return SummaryOut.of(fresh)
 
 
-@router.get("/timeline", response_model=TimelineOut)
+@router.get(
+    "/timeline",
+    response_model=TimelineOut,
+    dependencies=[Depends(only_query_params("from", "to"))],
+)
 async def timeline(
     principal: CurrentPrincipal,
     reader: Reader,
@@ -49,7 +54,7 @@ async def timeline(
     return TimelineOut(from_=start, to=end, buckets=DayOut.many(days))
 
 
-@router.get("/overview", response_model=OverviewOut)
+@router.get("/overview", response_model=OverviewOut, dependencies=[Depends(only_query_params())])
 async def overview(_admin: AdminPrincipal, reader: Reader) -> OverviewOut:
     result = await reader.overview(datetime.now(UTC))
     return OverviewOut(

@@ -16,7 +16,12 @@ from taskmesh_common.security import Principal, TokenVerifier
 
 from gateway_service.adapters.ratelimiter import RateLimiter, RedisUnavailable
 from gateway_service.config import Settings
-from gateway_service.domain.errors import PayloadTooLarge, RateLimited, RateLimiterUnavailable
+from gateway_service.domain.errors import (
+    HeadersTooLarge,
+    PayloadTooLarge,
+    RateLimited,
+    RateLimiterUnavailable,
+)
 from gateway_service.domain.ratelimit import (
     Decision,
     Rate,
@@ -91,6 +96,14 @@ class EdgeMiddleware:
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, settings: Settings, state: Any
     ) -> None:
+        headers = scope["headers"]
+        if (
+            len(headers) > settings.max_header_count
+            or sum(len(name) + len(value) for name, value in headers) > settings.max_header_bytes
+        ):
+            too_large = HeadersTooLarge(settings.max_header_bytes, settings.max_header_count)
+            await gateway_problem(too_large)(scope, receive, send)
+            return
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
             await gateway_problem(PayloadTooLarge(settings.max_body_bytes))(scope, receive, send)

@@ -8,6 +8,7 @@ from taskmesh_common.errors import problem_response
 
 from gateway_service.domain.errors import (
     GatewayError,
+    HeadersTooLarge,
     PayloadTooLarge,
     RateLimited,
     RateLimiterUnavailable,
@@ -24,6 +25,7 @@ _MAPPING: tuple[tuple[type[GatewayError], int, str], ...] = (
     (RateLimited, 429, "rate-limited"),
     (RateLimiterUnavailable, 503, "rate-limiter-unavailable"),
     (PayloadTooLarge, 413, "payload-too-large"),
+    (HeadersTooLarge, 431, "request-header-fields-too-large"),
     (UpstreamCircuitOpen, 503, "upstream-circuit-open"),
     (UpstreamTimeout, 504, "upstream-timeout"),
     # A stopped service is "unavailable, retry shortly" to a client, as when its breaker opens.

@@ -49,6 +49,11 @@ class PayloadTooLarge(GatewayError):
         self.limit = limit
 
 
+class HeadersTooLarge(GatewayError):
+    def __init__(self, max_bytes: int, max_count: int) -> None:
+        super().__init__(f"request headers exceed {max_bytes} bytes or {max_count} fields in total")
+
+
 class UpstreamError(GatewayError):
     def __init__(self, upstream: str, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)

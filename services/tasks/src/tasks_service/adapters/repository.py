@@ -75,7 +75,9 @@ def task_locks(db: AsyncDatabase[Document]) -> DocumentLocks:
     (``OutboxRelay(locks={COLLECTION: ...})``) all write under it, because conditional
     updates are not atomic on FerretDB (see :mod:`taskmesh_common.locks`). With it, the
     version check in an update's filter is exact."""
-    return DocumentLocks(db[LOCKS_COLLECTION])
+    # Racing writers on one task queue behind the lock; under load twenty of them can take
+    # seconds, and giving up early would answer 503 where 412 (lost the race) is the truth.
+    return DocumentLocks(db[LOCKS_COLLECTION], wait_seconds=10.0)
 
 
 def task_indexes() -> list[IndexModel]:
