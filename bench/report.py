@@ -129,6 +129,8 @@ def print_report(results: Results) -> None:
         print(f"  {relay['events_per_s']} events/s over {relay['seconds']} s; seconds by phase:")
         for key, value in relay["phase_seconds"].items():
             print(f"    {key:<36} {value:.2f}")
+        if "sweep_seconds_after" in relay:
+            print(f"  then the sweep (off the publish path): {relay['sweep_seconds_after']:.2f} s")
         print("  MongoDB-protocol server, ms per operation (per document for batches):")
         for key, value in relay["ferretdb_ms"].items():
             print(f"    {key:<36} {value:.2f}")

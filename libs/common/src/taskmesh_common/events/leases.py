@@ -7,24 +7,29 @@ documents). An insert with a duplicate ``_id`` is refused atomically on FerretDB
 MongoDB alike, so a lease here is a *generation* document ``<key>|<gen>``: whoever inserts
 generation ``g + 1`` after seeing generation ``g`` released or expired holds the key.
 
-Only the holder writes its own generation document (to release it), and the winner of a
-generation deletes generations two behind, so the collection stays a few documents per key.
+Releasing inserts generation ``g + 1`` as a released marker (it fails harmlessly if the
+lease expired and someone took ``g + 1`` already); the next taker then inserts ``g + 2``.
+Taking and releasing are one ``insert_many(ordered=False)`` for all keys of a batch (a
+refused duplicate is reported per document), ~0.08 ms a key on FerretDB, where an update
+costs ~10 ms. The winner of a generation deletes generations four and more behind (one
+``delete_many``), so the collection stays a few documents per key. Only a key's latest
+generation counts: a lease is held while it is neither released nor expired.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 __all__ = ["Leases"]
 
 logger = logging.getLogger("taskmesh.events.leases")
+_DUPLICATE_KEY = 11000
 
 
 def _lease_id(key: str, gen: int) -> str:
@@ -56,39 +61,47 @@ class Leases:
             if last is not None and not last.get("released") and last["expires_at"] > now:
                 continue  # held by someone (maybe a relay that died: it expires)
             attempts[key] = (last["gen"] if last else 0) + 1
-        results = await asyncio.gather(*(self._take(k, g, now) for k, g in attempts.items()))
-        return {key: gen for (key, gen), won in zip(attempts.items(), results, strict=True) if won}
+        won = await self._insert(
+            [self._generation(k, g, now, released=False) for k, g in attempts.items()]
+        )
+        held = {key: gen for key, gen in attempts.items() if _lease_id(key, gen) in won}
+        # Generations four behind are long over (two take-and-release cycles of this key):
+        # nobody still holds, nor reads as the latest, one that old.
+        stale = [
+            _lease_id(k, g) for k, gen in held.items() for g in range(max(1, gen - 8), gen - 3)
+        ]
+        if stale:
+            await self.collection.delete_many({"_id": {"$in": stale}})
+        return held
 
-    async def _take(self, key: str, gen: int, now: datetime) -> bool:
+    def _generation(self, key: str, gen: int, now: datetime, *, released: bool) -> dict[str, Any]:
+        return {
+            "_id": _lease_id(key, gen),
+            "key": key,
+            "gen": gen,
+            "owner": self.owner,
+            "expires_at": now if released else now + self.duration,
+            "released": released,
+        }
+
+    async def _insert(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Insert what is free; returns the ids inserted (a duplicate is someone else's)."""
+        if not docs:
+            return set()
+        ids = [d["_id"] for d in docs]
         try:
-            await self.collection.insert_one(
-                {
-                    "_id": _lease_id(key, gen),
-                    "key": key,
-                    "gen": gen,
-                    "owner": self.owner,
-                    "expires_at": now + self.duration,
-                    "released": False,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        if gen > 2:
-            # Nobody writes a generation that old any more: its successor exists.
-            await self.collection.delete_many(
-                {"_id": {"$in": [_lease_id(key, g) for g in range(max(1, gen - 4), gen - 1)]}}
-            )
-        return True
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            refused = {ids[e["index"]] for e in errors}
+            return {i for i in ids if i not in refused}
+        return set(ids)
 
     async def release(self, held: dict[str, int]) -> None:
         """Give keys back at once (otherwise they expire after ``duration``)."""
         now = datetime.now(UTC)
-        await asyncio.gather(
-            *(
-                self.collection.update_one(
-                    {"_id": _lease_id(key, gen), "owner": self.owner},
-                    {"$set": {"released": True, "expires_at": now}},
-                )
-                for key, gen in held.items()
-            )
+        await self._insert(
+            [self._generation(k, g + 1, now, released=True) for k, g in held.items()]
         )

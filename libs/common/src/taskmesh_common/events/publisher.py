@@ -14,10 +14,10 @@ from opentelemetry import propagate, trace
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events.envelope import envelope_body
 from taskmesh_common.events.errors import PublishFailed
-from taskmesh_common.events.metrics import EVENTS_PUBLISHED
+from taskmesh_common.events.metrics import EVENTS_PUBLISHED, EVENTS_UNROUTABLE
 from taskmesh_common.events.topology import declare_exchange
 
-__all__ = ["EventPublisher", "is_unroutable"]
+__all__ = ["EventPublisher", "is_unroutable", "publish_in_order"]
 
 logger = logging.getLogger("taskmesh.events.publisher")
 _TRACER_NAME = "taskmesh_common.events"
@@ -151,3 +151,31 @@ class EventPublisher:
             raise PublishFailed(
                 f"{len(failures)} of {len(entries)} events not confirmed: {first!r}", failures
             )
+
+
+async def publish_in_order(
+    publisher: EventPublisher,
+    entries: Sequence[Mapping[str, Any]],
+    *,
+    service: str,
+    drop_unroutable: bool,
+) -> tuple[list[Mapping[str, Any]], BaseException | None]:
+    """Publish one document's entries in order, stopping at the first that fails.
+
+    With ``drop_unroutable``, an entry the broker returns as unroutable is counted, logged
+    and counted as out. Returns the entries that are out and the failure, if any.
+    """
+    done: list[Mapping[str, Any]] = []
+    for entry in entries:
+        try:
+            await publisher.publish(entry)
+        except Exception as exc:
+            if not (drop_unroutable and is_unroutable(exc)):
+                return done, exc
+            EVENTS_UNROUTABLE.labels(service, str(entry.get("type"))).inc()
+            logger.warning(
+                "event dropped: no queue is bound for its type",
+                extra={"event_id": entry.get("id"), "event_type": entry.get("type")},
+            )
+        done.append(entry)
+    return done, None

@@ -1,0 +1,95 @@
+"""Finding and reading pending outbox entries: those not recorded in ``outbox_published``.
+
+A document matches :data:`PENDING` while its ``_outbox`` holds anything, published entries
+the sweep has not pulled yet included; these helpers skip the published ones (see
+:mod:`.relay`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from taskmesh_common.events.envelope import OUTBOX_FIELD
+from taskmesh_common.events.published import Document, only_unpublished
+
+__all__ = ["PENDING", "oldest_unpublished", "read_unpublished", "scan_pending"]
+
+PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+_ENTRY_IDS = {f"{OUTBOX_FIELD}.id": 1}
+
+
+async def scan_pending(
+    collection: AsyncCollection[Document],
+    published: AsyncCollection[Document],
+    *,
+    room: int,
+    scan_limit: int,
+) -> tuple[list[Any], int]:
+    """Ids of up to ``room`` documents with unpublished entries, read page by page.
+
+    Reads at most ``scan_limit`` documents (entry ids only). Returns the ids, and how many
+    documents it read past because all their entries were published (the sweep's backlog).
+    """
+    found: list[Any] = []
+    stale = 0
+    page: list[Document] = []
+
+    async def check() -> None:
+        nonlocal stale
+        fresh, skipped = await only_unpublished(published, page)
+        found.extend(d["_id"] for d in fresh)
+        stale += skipped
+        page.clear()
+
+    seen = 0
+    cursor = collection.find(PENDING, _ENTRY_IDS, batch_size=room)
+    try:
+        async for doc in cursor:
+            page.append(doc)
+            seen += 1
+            if len(page) >= room - len(found) or seen >= scan_limit:
+                await check()
+                if len(found) >= room or seen >= scan_limit:
+                    break
+        if page:
+            await check()
+    finally:
+        await cursor.close()
+    return found[:room], stale
+
+
+async def read_unpublished(
+    collection: AsyncCollection[Document], published: AsyncCollection[Document], ids: list[Any]
+) -> list[Document]:
+    """The documents ``ids`` (``_id``, ``_outbox``: one ``find``), outboxes cut to what is
+    not yet published; documents with nothing left are left out."""
+    query = {"_id": {"$in": ids}, **PENDING}
+    docs = [d async for d in collection.find(query, {OUTBOX_FIELD: 1})]
+    return (await only_unpublished(published, docs))[0]
+
+
+async def oldest_unpublished(
+    collections: Sequence[AsyncCollection[Document]],
+    published: AsyncCollection[Document],
+    *,
+    limit: int,
+) -> tuple[int, datetime | None]:
+    """Unpublished entries and the oldest one's time (from up to ``limit`` documents each)."""
+    count, oldest = 0, None
+    fields = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
+    for collection in collections:
+        docs = [d async for d in collection.find(PENDING, fields, limit=limit)]
+        for doc in (await only_unpublished(published, docs))[0]:
+            for entry in doc[OUTBOX_FIELD]:
+                count += 1
+                try:
+                    when = datetime.fromisoformat(str(entry["time"]))
+                except (KeyError, ValueError):
+                    continue
+                if oldest is None or when < oldest:
+                    oldest = when
+    return count, oldest

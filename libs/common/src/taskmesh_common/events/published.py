@@ -1,0 +1,77 @@
+"""``outbox_published``: which outbox entries are out, recorded with cheap inserts.
+
+One record per published (or dropped as unroutable) entry: ``{_id: <event id>, at,
+collection, doc_id}``. Writing them is one ``insert_many(ordered=False)`` per relay batch
+(~0.08 ms a document on FerretDB 1.24, against ~3.5 ms for updating the document); a
+unique ``_id`` insert is atomic on FerretDB and MongoDB alike, and inserting a record twice
+(a batch published again after a lease takeover) is refused harmlessly. Claims skip the
+entries recorded here; the sweep (:mod:`.sweep`) pulls them from their documents and only
+then deletes their records. See :mod:`.relay` for the whole design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from taskmesh_common.events.envelope import OUTBOX_FIELD
+
+__all__ = ["PUBLISHED_COLLECTION", "Document", "only_unpublished", "published_among", "record"]
+
+PUBLISHED_COLLECTION = "outbox_published"
+_DUPLICATE_KEY = 11000
+
+Document = dict[str, Any]
+
+
+async def record(
+    published: AsyncCollection[Document],
+    collection: str,
+    done: Sequence[tuple[Any, Sequence[Mapping[str, Any]]]],
+) -> None:
+    """Record ``done`` (document id, its entries that are out) as published: one write."""
+    now = datetime.now(UTC)
+    records = [
+        {"_id": entry["id"], "at": now, "collection": collection, "doc_id": doc_id}
+        for doc_id, entries in done
+        for entry in entries
+    ]
+    if not records:
+        return
+    try:
+        await published.insert_many(records, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            raise  # not recorded: published again later, and consumers deduplicate
+
+
+async def published_among(published: AsyncCollection[Document], ids: Iterable[Any]) -> set[Any]:
+    """Those of the event ``ids`` recorded as published: one ``find``."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return set()
+    return {r["_id"] async for r in published.find({"_id": {"$in": wanted}}, {"_id": 1})}
+
+
+async def only_unpublished(
+    published: AsyncCollection[Document], docs: Sequence[Document]
+) -> tuple[list[Document], int]:
+    """``docs`` with their ``_outbox`` cut to the entries not yet published.
+
+    Documents left with nothing to publish are dropped; returns the rest, and how many
+    were dropped (published, waiting for the sweep).
+    """
+    out = await published_among(
+        published, (e.get("id") for d in docs for e in d.get(OUTBOX_FIELD) or [])
+    )
+    kept = []
+    for doc in docs:
+        entries = [e for e in doc.get(OUTBOX_FIELD) or [] if e.get("id") not in out]
+        if entries:
+            kept.append({**doc, OUTBOX_FIELD: entries})
+    return kept, len(docs) - len(kept)

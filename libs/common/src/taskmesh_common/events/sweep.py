@@ -1,0 +1,184 @@
+"""The sweep: pull published entries out of their documents, then forget their records.
+
+The relay runs it when it has no full batch to publish (and when swept-late documents
+start to crowd its pending scan): the per-document update FerretDB is slow at happens here,
+off the publishing path. For each collection, up to ``limit`` ``outbox_published`` records:
+
+1. lease the partitions of their documents (the claim's leases: no relay reads those
+   documents for publishing meanwhile, so none sees an entry whose record is already gone);
+2. read the documents with one ``find``;
+3. pull the recorded entries (values as read back, so ``$pullAll`` matches on FerretDB and
+   MongoDB alike) and delete a tombstone (``_deleted: true``) once its outbox is empty:
+   per document under its producers' lock where ``locks`` are given (FerretDB's updates are
+   read-then-replace, FerretDB#3040: an unlocked pull landing over a producer's write would
+   put the old document back), else one ``update_many`` (MongoDB);
+4. only then delete the records of the documents swept (a document that failed, e.g. its
+   lock stayed taken, keeps its records and is swept next time);
+5. release the leases.
+
+A crash anywhere leaves records whose entries are still in (or already out of) their
+documents: they are skipped by claims either way, and a later sweep finishes the job.
+:func:`drop_empty_tombstones` removes tombstones left empty by a crash between 3 and 4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
+from taskmesh_common.events.leases import Leases
+from taskmesh_common.events.published import Document
+from taskmesh_common.locks import DocumentLocks, LockTimeout
+
+__all__ = ["NOTHING_PENDING", "drop_empty_tombstones", "sweep", "sweep_collection"]
+
+logger = logging.getLogger("taskmesh.events.sweep")
+
+NOTHING_PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": False}}
+# A document as read by the sweep, and those of its entries that are recorded as published.
+Work = list[tuple[Document, list[Document]]]
+
+
+async def sweep(
+    db: AsyncDatabase[Document],
+    names: Iterable[str],
+    published: AsyncCollection[Document],
+    *,
+    leases: Leases,
+    partition_key: Callable[[str, Any], str],
+    locks: Mapping[str, DocumentLocks],
+    parallel: int,
+    limit: int,
+    tombstones: bool,
+) -> tuple[int, bool]:
+    """:func:`sweep_collection` each collection (and, with ``tombstones``,
+    :func:`drop_empty_tombstones`); returns records deleted, and whether that was all."""
+    swept, complete = 0, True
+    for name in names:
+        n, done = await sweep_collection(
+            db[name],
+            published,
+            leases=leases,
+            partition_key=partition_key,
+            locks=locks.get(name),
+            parallel=parallel,
+            limit=limit,
+        )
+        swept, complete = swept + n, complete and done
+        if tombstones:
+            await drop_empty_tombstones(db[name], locks.get(name), limit=limit)
+    return swept, complete
+
+
+async def sweep_collection(
+    collection: AsyncCollection[Document],
+    published: AsyncCollection[Document],
+    *,
+    leases: Leases,
+    partition_key: Callable[[str, Any], str],
+    locks: DocumentLocks | None,
+    parallel: int,
+    limit: int,
+) -> tuple[int, bool]:
+    """Sweep up to ``limit`` published entries of ``collection``.
+
+    Returns how many records it deleted, and whether that was all there were.
+    """
+    name = collection.name
+    by_doc: dict[Any, list[Any]] = {}
+    records = 0
+    async for r in published.find({"collection": name}, {"doc_id": 1}, limit=limit):
+        by_doc.setdefault(r["doc_id"], []).append(r["_id"])
+        records += 1
+    if not by_doc:
+        return 0, True
+    held = await leases.acquire(partition_key(name, d) for d in by_doc)
+    if not held:
+        return 0, False
+    try:
+        mine = [d for d in by_doc if partition_key(name, d) in held]
+        fields = {OUTBOX_FIELD: 1, DELETED_FIELD: 1}
+        found = {d["_id"]: d async for d in collection.find({"_id": {"$in": mine}}, fields)}
+        work: Work = []
+        for doc_id, doc in found.items():
+            ids = set(by_doc[doc_id])
+            work.append((doc, [e for e in doc.get(OUTBOX_FIELD) or [] if e.get("id") in ids]))
+        if locks is None:
+            await _pull_batched(collection, work)
+            failed: set[Any] = set()
+        else:
+            failed = await _pull_locked(collection, work, locks, parallel=parallel)
+        # A document that is gone has nothing left to pull: its records go too.
+        done = [r for d in mine if d not in failed for r in by_doc[d]]
+        if done:
+            await published.delete_many({"_id": {"$in": done}})
+        return len(done), len(done) == records < limit
+    finally:
+        await leases.release(held)
+
+
+async def _pull_batched(collection: AsyncCollection[Document], work: Work) -> None:
+    # One write for the whole batch. Entry ids are unique, so pulling every swept entry
+    # from every document is exact; fine on MongoDB, where the update is atomic per document.
+    entries = [e for _, es in work for e in es]
+    if entries:
+        await collection.update_many(
+            {"_id": {"$in": [doc["_id"] for doc, es in work if es]}},
+            {"$pullAll": {OUTBOX_FIELD: entries}},
+        )
+    tombstones = [doc["_id"] for doc, _ in work if doc.get(DELETED_FIELD) is True]
+    if tombstones:
+        await collection.delete_many(
+            {"_id": {"$in": tombstones}, DELETED_FIELD: True, **NOTHING_PENDING}
+        )
+
+
+async def _pull_locked(
+    collection: AsyncCollection[Document], work: Work, locks: DocumentLocks, *, parallel: int
+) -> set[Any]:
+    """Each document's pull (and tombstone delete) under its lock; returns the failed ids."""
+    slots = asyncio.Semaphore(parallel)
+
+    async def one(doc: Document, entries: list[Document]) -> None:
+        async with slots, locks.holding(str(doc["_id"])):
+            if entries:
+                await collection.update_one(
+                    {"_id": doc["_id"]}, {"$pullAll": {OUTBOX_FIELD: entries}}
+                )
+            if doc.get(DELETED_FIELD) is True:
+                await collection.delete_one(
+                    {"_id": doc["_id"], DELETED_FIELD: True, **NOTHING_PENDING}
+                )
+
+    outcomes = await asyncio.gather(*(one(d, e) for d, e in work), return_exceptions=True)
+    failed = {d["_id"] for (d, _), o in zip(work, outcomes, strict=True) if o is not None}
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            logger.info("outbox sweep skipped a document", extra={"error": repr(outcome)})
+    return failed
+
+
+async def drop_empty_tombstones(
+    collection: AsyncCollection[Document], locks: DocumentLocks | None, *, limit: int
+) -> int:
+    """Delete up to ``limit`` tombstones whose outbox is empty (left so by a crash)."""
+    query = {DELETED_FIELD: True, **NOTHING_PENDING}
+    ids: Iterable[Any] = [d["_id"] async for d in collection.find(query, {"_id": 1}, limit=limit)]
+    deleted = 0
+    for doc_id in ids:
+        if locks is None:
+            result = await collection.delete_one({"_id": doc_id, **query})
+        else:
+            try:
+                async with locks.holding(str(doc_id)):
+                    result = await collection.delete_one({"_id": doc_id, **query})
+            except LockTimeout:
+                continue  # being written: next time
+        deleted += result.deleted_count
+    return deleted

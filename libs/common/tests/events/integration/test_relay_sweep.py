@@ -1,0 +1,195 @@
+"""Published entries are recorded in ``outbox_published`` and swept from documents later.
+
+Between the two, an entry is still in its document but must never go out again: not to
+two racing relays, not after a restart, not after a crash before the sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, EventPublisher, OutboxRelay
+from taskmesh_common.events.leases import Leases
+from taskmesh_common.events.published import PUBLISHED_COLLECTION
+from taskmesh_common.locks import DocumentLocks
+from taskmesh_common.testing import unique_name
+
+pytestmark = pytest.mark.integration
+
+PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+
+
+def task_docs(make_task_created: Any, count: int) -> list[dict[str, Any]]:
+    docs = []
+    for _ in range(count):
+        entry = make_task_created()
+        docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
+    return docs
+
+
+def relay_for(db: Any, broker: BrokerConnection, exchange: str, **kwargs: Any) -> OutboxRelay:
+    kwargs.setdefault("poll_interval", 0.05)
+    return OutboxRelay(db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs)
+
+
+def without_sweep(relay: OutboxRelay) -> OutboxRelay:
+    """A relay that records what it published but never pulls it from the documents."""
+
+    async def no_sweep(*, tombstones: bool = False) -> int:
+        return 0
+
+    relay.sweep = no_sweep  # type: ignore[method-assign]
+    return relay
+
+
+async def run_for(relays: list[OutboxRelay], spy: Any, expected: int) -> None:
+    for relay in relays:
+        relay.start()
+    try:
+        await spy.collect(expected, timeout=20)
+        await spy.quiet_for(1.0)
+    finally:
+        for relay in relays:
+            await relay.stop()
+            await relay.publisher.close()
+
+
+async def drained(db: Any, timeout: float = 20.0) -> None:
+    async def poll() -> None:
+        while await db.tasks.count_documents(PENDING) or await db[
+            PUBLISHED_COLLECTION
+        ].count_documents({}):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_published_but_unswept_entries_never_go_out_again_racing_or_restarted(
+    broker, backing_servers, db, exchange, spy, make_task_created
+):
+    docs = task_docs(make_task_created, 60)
+    for doc in docs[:20]:
+        second = make_task_created(task_id=doc["_id"], version=2)
+        second["type"] = "task.updated"
+        doc[OUTBOX_FIELD].append(second)
+    await db.tasks.insert_many(docs)
+    expected = sorted(e["id"] for d in docs for e in d[OUTBOX_FIELD])
+
+    other = BrokerConnection(backing_servers.amqp_url, name=unique_name("relay-b"))
+    other.start()
+    try:
+        racing = [
+            without_sweep(relay_for(db, broker, exchange, batch_size=15)),
+            without_sweep(relay_for(db, other, exchange, batch_size=15)),
+        ]
+        await run_for(racing, spy, len(expected))
+        # Out, recorded, and still in the documents: nothing swept them.
+        assert await db.tasks.count_documents(PENDING) == len(docs)
+        assert await db[PUBLISHED_COLLECTION].count_documents({}) == len(expected)
+
+        # A restart (a new relay, sweep still off) finds nothing to publish...
+        await run_for([without_sweep(relay_for(db, broker, exchange))], spy, len(expected))
+        # ... and one with its sweep empties the outboxes, still publishing nothing.
+        survivor = relay_for(db, other, exchange)
+        survivor.start()
+        try:
+            await drained(db)
+            await spy.quiet_for(0.5)
+        finally:
+            await survivor.stop()
+            await survivor.publisher.close()
+    finally:
+        await other.close()
+    ids = Counter(m.message_id for m in spy.messages)
+    assert sorted(ids) == expected
+    assert set(ids.values()) == {1}
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["batched", "locked"])
+async def test_sweep_removes_published_entries_and_tombstones(
+    broker, db, exchange, spy, make_task_created, locked
+):
+    live, deleted, empty_tombstone = task_docs(make_task_created, 3)
+    deleted[DELETED_FIELD] = True
+    empty_tombstone[DELETED_FIELD] = True
+    empty_tombstone[OUTBOX_FIELD] = []  # left so by a crash after its last pull
+    await db.tasks.insert_many([live, deleted, empty_tombstone])
+    locks = {"tasks": DocumentLocks(db[unique_name("locks")])} if locked else None
+    relay = relay_for(db, broker, exchange, locks=locks)
+    await relay.publisher.start(timeout=10)
+    try:
+        assert await relay.run_once() == 2
+        await spy.collect(2)
+        assert await db.tasks.count_documents(PENDING) == 2
+        assert await relay.run_once() == 0  # recorded: not claimed again
+
+        assert await relay.sweep() == 2
+        assert await db[PUBLISHED_COLLECTION].count_documents({}) == 0
+        remaining = {d["_id"]: d async for d in db.tasks.find({})}
+        assert set(remaining) == {live["_id"], empty_tombstone["_id"]}
+        assert remaining[live["_id"]][OUTBOX_FIELD] == []
+
+        await relay.sweep(tombstones=True)
+        assert [d["_id"] async for d in db.tasks.find({})] == [live["_id"]]
+        assert await relay.run_once() == 0
+    finally:
+        await relay.publisher.close()
+    assert len(await spy.quiet_for(0.5)) == 2
+
+
+async def test_crash_between_recording_and_sweep_loses_and_duplicates_nothing(
+    broker, db, exchange, spy, make_task_created
+):
+    docs = task_docs(make_task_created, 5)
+    await db.tasks.insert_many(docs)
+    dead = relay_for(db, broker, exchange, lease_seconds=1.5)
+
+    async def killed(held: dict[str, int]) -> None:
+        pass  # the process died right after recording: no release, no sweep
+
+    dead.leases.release = killed  # type: ignore[method-assign]
+    await dead.publisher.start(timeout=10)
+    assert await dead.run_once() == 5
+    await dead.publisher.close()
+    await spy.collect(5)
+    assert await db[PUBLISHED_COLLECTION].count_documents({}) == 5
+    # A producer writes again to one of the documents meanwhile: that event must go out.
+    later = make_task_created(task_id=docs[0]["_id"], version=2)
+    await db.tasks.update_one({"_id": docs[0]["_id"]}, {"$push": {OUTBOX_FIELD: later}})
+
+    survivor = relay_for(db, broker, exchange)
+    survivor.start()
+    try:
+        await drained(db)
+        await spy.quiet_for(0.5)
+    finally:
+        await survivor.stop()
+        await survivor.publisher.close()
+    ids = Counter(m.message_id for m in spy.messages)
+    assert sorted(ids) == sorted([d[OUTBOX_FIELD][0]["id"] for d in docs] + [later["id"]])
+    assert set(ids.values()) == {1}
+
+
+async def test_a_lease_is_exclusive_until_released_or_expired(db):
+    a = Leases(db.leases, owner="a", duration=timedelta(seconds=1))
+    b = Leases(db.leases, owner="b", duration=timedelta(seconds=30))
+    held = await a.acquire(["k1", "k2"])
+    assert held == {"k1": 1, "k2": 1}
+    assert await b.acquire(["k1", "k2", "k3"]) == {"k3": 1}
+    await a.release({"k1": 1})
+    assert await b.acquire(["k1", "k2"]) == {"k1": 3}  # generation 2 marks the release
+    await asyncio.sleep(1.1)
+    assert await b.acquire(["k2"]) == {"k2": 2}  # a's lease expired
+    await a.release(held)  # too late: changes nothing
+    assert await a.acquire(["k1", "k2", "k3"]) == {}
+    await b.release({"k3": 1})
+    for _ in range(6):
+        again = await b.acquire(["k3"])
+        assert again
+        await b.release(again)
+    assert await db.leases.count_documents({"key": "k3"}) <= 8
