@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from taskmesh_common.events import Envelope, validate_event
@@ -17,6 +17,7 @@ from taskmesh_common.events.schemas import TaskDeleted, TaskState, UserDeleted
 
 from analytics_service.adapters.cache import SummaryCache
 from analytics_service.adapters.store import Generation, ProjectionStore
+from analytics_service.batching import UserBatches
 from analytics_service.domain.model import (
     TaskRemoval,
     TaskSnapshot,
@@ -24,6 +25,7 @@ from analytics_service.domain.model import (
     fact_from_removal,
     fact_from_snapshot,
     stats_entry,
+    supersedes,
 )
 
 __all__ = ["HANDLERS", "ROUTING_KEYS", "Projector"]
@@ -60,6 +62,10 @@ class Projector:
     cache: SummaryCache | None = None
     generation: Generation | None = None
     record: bool = True
+    _batches: UserBatches[tuple[Envelope, dict[str, Any]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._batches = UserBatches(self._put_facts)
 
     async def _generation(self) -> Generation:
         return self.generation if self.generation is not None else await self.store.current()
@@ -75,19 +81,51 @@ class Projector:
         await self.apply(Envelope.model_validate(stored))
 
     async def _put_fact(self, envelope: Envelope, owner_id: str, fact: dict[str, Any]) -> None:
-        # Under the user's lock: the guarded writes below are only atomic when nobody else
-        # writes this user's documents at the same time (see `taskmesh_common.locks`).
+        # Joins the events of this user in flight now; returns once this one is written.
+        await self._batches.submit(owner_id, (envelope, fact))
+
+    async def _put_facts(self, owner_id: str, batch: list[tuple[Envelope, dict[str, Any]]]) -> None:
+        """Write a batch of one user's task events under the user's lock.
+
+        Round trips per batch: lock, deleted-user check, the versions of the batch's tasks
+        in the user's statistics, the facts that change (one bulk write), the
+        statistics entries in one update, the events in one insert, unlock.
+        """
+        # Under the user's lock: FerretDB's conditional writes are only safe when nobody
+        # else writes this user's documents at the same time (see `taskmesh_common.locks`),
+        # which also makes the versions read here the ones the writes below replace.
         async with self.store.locks.holding(owner_id):
             if await self.store.is_user_deleted(owner_id):
                 # A late event of a deleted account must not bring its statistics back.
                 return
             generation = await self._generation()
-            # Two documents, each version-guarded on its own: a crash between them is
-            # repaired by the redelivery, which writes both again (each write is idempotent).
-            await generation.facts.put(fact)
-            await generation.stats.put(owner_id, entry_key(str(fact["_id"])), stats_entry(fact))
+            newest: dict[str, dict[str, Any]] = {}
+            for _, fact in batch:
+                key = entry_key(str(fact["_id"]))
+                if key not in newest or fact["version"] > newest[key]["version"]:
+                    newest[key] = fact
+            stored = await generation.stats.versions(owner_id, list(newest))
+            known = stored or {}
+            changed = {
+                key: fact
+                for key, fact in newest.items()
+                if supersedes(fact["version"], known.get(key))
+            }
+            # Facts first, statistics second: a crash between them is repaired by the
+            # redelivery (the statistics still hold the older versions, so both are
+            # written again), and the facts are never older than the statistics.
+            await generation.facts.put_many(
+                list(changed.values()),
+                new={str(fact["_id"]) for key, fact in changed.items() if key not in known},
+            )
+            await generation.stats.put_many(
+                owner_id,
+                {key: stats_entry(fact) for key, fact in changed.items()},
+                exists=stored is not None,
+            )
             if self.record:
-                await self.store.record_event(envelope.model_dump(mode="json"), owner_id)
+                envelopes = [envelope.model_dump(mode="json") for envelope, _ in batch]
+                await self.store.record_events(envelopes, owner_id)
         if self.cache is not None:
             # Even when nothing changed: a redelivery may follow a crash that came between
             # the write and the invalidation.

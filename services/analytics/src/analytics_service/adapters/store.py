@@ -22,15 +22,15 @@ existing collection.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from taskmesh_common.locks import DocumentLocks
 from taskmesh_common.mongo import Document
 
@@ -92,6 +92,28 @@ class FactsTable:
             return result.matched_count == 1
         return True
 
+    async def put_many(self, facts: list[Mapping[str, Any]], *, new: set[str]) -> None:
+        """`put` for each fact in one bulk write, inserting tasks in `new` (not known yet).
+
+        A write refused for a duplicate `_id` (a "new" task stored after all, or a guard that
+        met a newer version) goes through `put`, so the version guard decides as always.
+        """
+        if not facts:
+            return
+        writes: list[InsertOne[Document] | ReplaceOne[Document]] = [
+            InsertOne(dict(fact))
+            if fact["_id"] in new
+            else ReplaceOne(
+                {"_id": fact["_id"], "version": {"$lt": fact["version"]}}, dict(fact), upsert=True
+            )
+            for fact in facts
+        ]
+        try:
+            await self.collection.bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:
+            for index in _duplicate_indexes(exc):
+                await self.put(facts[index])
+
     async def forget_owner(self, owner_id: str) -> int:
         result = await self.collection.delete_many({"owner_id": owner_id})
         return result.deleted_count
@@ -119,6 +141,29 @@ class OwnerStatsTable:
             result = await self.collection.update_one(guard, change)
             return result.matched_count == 1
         return True
+
+    async def versions(self, owner_id: str, keys: list[str]) -> dict[str, int] | None:
+        """The stored version of each of these entries (None: the user has no document)."""
+        projection = {f"t.{key}.v": 1 for key in keys}
+        document = await self.collection.find_one({"_id": owner_id}, projection or {"_id": 1})
+        if document is None:
+            return None
+        return {key: int(entry["v"]) for key, entry in document.get("t", {}).items()}
+
+    async def put_many(
+        self, owner_id: str, entries: Mapping[str, Mapping[str, Any]], *, exists: bool
+    ) -> None:
+        """Set these entries, unguarded: only under the user's lock, after `versions`."""
+        if not entries:
+            return
+        if not exists:
+            try:
+                await self.collection.insert_one({"_id": owner_id, "t": dict(entries)})
+                return
+            except DuplicateKeyError:
+                pass
+        change = {f"t.{key}": dict(entry) for key, entry in entries.items()}
+        await self.collection.update_one({"_id": owner_id}, {"$set": change}, upsert=True)
 
     async def entries(self, owner_id: str) -> list[dict[str, Any]]:
         document = await self.collection.find_one({"_id": owner_id})
@@ -163,10 +208,8 @@ class ProjectionStore:
         self.events = db[EVENTS]
         self.deleted_users = db[DELETED_USERS]
         self.meta = db[META]
-        # A handler holds it for milliseconds; a consumer waits longer than an API request
-        # would, and a LockTimeout only means the event is retried later.
-        # A killed replica leaves its lock behind; handlers take milliseconds, so ten
-        # seconds is a generous lease and keeps the catch-up after a crash short.
+        # A batch holds it for milliseconds: ten seconds is a generous lease for a killed
+        # replica's lock; a LockTimeout only means the events are retried later.
         self.locks = DocumentLocks(db[LOCKS], stale_after=timedelta(seconds=10), wait_seconds=12.0)
         self.pointer_cache_seconds = pointer_cache_seconds
         self._cached: tuple[float, Generation] | None = None
@@ -198,19 +241,26 @@ class ProjectionStore:
 
     async def record_event(self, envelope: Mapping[str, Any], owner_id: str) -> bool:
         """Keep an applied event for rebuilds; False when it was already stored."""
+        return await self.record_events([envelope], owner_id) == 1
+
+    async def record_events(self, envelopes: Sequence[Mapping[str, Any]], owner_id: str) -> int:
+        """Keep applied events (one insert); how many were new (duplicates are skipped)."""
+        now = datetime.now(UTC)
+        documents = [
+            {
+                "_id": envelope["id"],
+                "owner_id": owner_id,
+                "type": envelope["type"],
+                "envelope": dict(envelope),
+                "stored_at": now,
+            }
+            for envelope in envelopes
+        ]
         try:
-            await self.events.insert_one(
-                {
-                    "_id": envelope["id"],
-                    "owner_id": owner_id,
-                    "type": envelope["type"],
-                    "envelope": dict(envelope),
-                    "stored_at": datetime.now(UTC),
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+            await self.events.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            return len(documents) - len(_duplicate_indexes(exc))
+        return len(documents)
 
     async def stored_events(
         self, since: datetime | None = None, *, batch_size: int = 500
@@ -238,3 +288,11 @@ class ProjectionStore:
 
     async def is_user_deleted(self, user_id: str) -> bool:
         return await self.deleted_users.find_one({"_id": user_id}, {"_id": 1}) is not None
+
+
+def _duplicate_indexes(exc: BulkWriteError) -> list[int]:
+    """Positions refused as duplicate `_id`s; any other write error is raised again."""
+    errors = exc.details.get("writeErrors", [])
+    if any(error.get("code") != 11000 for error in errors) or exc.details.get("writeConcernErrors"):
+        raise exc
+    return [int(error["index"]) for error in errors]

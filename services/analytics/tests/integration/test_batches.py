@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from analytics_service.adapters.store import ProjectionStore
+from analytics_service.domain.model import fact_from_snapshot
+from analytics_service.handlers import Projector, _snapshot
+from taskmesh_common.events import Envelope, validate_event
+from taskmesh_common.events.schemas import TaskState
+
+from .conftest import Analytics, TaskEvents
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_batch_repairs_a_fact_written_before_a_crash_and_counts_exactly(
+    analytics: Analytics, new_user: Callable[[], str]
+) -> None:
+    """A fact stored without its statistics entry (a crash between them), then one batch."""
+    user = new_user()
+    store = ProjectionStore(analytics.app.state.db)
+    first, second = TaskEvents(user), TaskEvents(user)
+    completed = Envelope.from_entry(first.completed())
+    data = validate_event(completed)
+    assert isinstance(data, TaskState)
+    facts = (await store.current()).facts
+    await facts.put(fact_from_snapshot(_snapshot(data)))
+
+    created = second.created()
+    entries = [first.created(), first.completed(), first.reopened(), created]
+    entries += [second.completed(), created]
+    projector = Projector(store)
+    await asyncio.gather(*(projector.apply(Envelope.from_entry(e)) for e in entries))
+
+    summary = await analytics.summary(user)
+    assert summary["total"] == 2
+    assert summary["completed"] == 1
+    assert summary["by_status"]["todo"] == 1
+    stored = await facts.collection.find_one({"_id": first.task_id})
+    assert stored is not None and stored["version"] == 3
+    assert await store.events.count_documents({"owner_id": user}) == 5
