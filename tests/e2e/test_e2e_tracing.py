@@ -35,13 +35,25 @@ def _services(trace: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return by_service
 
 
-def _complete(trace: dict[str, Any]) -> bool:
+def _orphans(trace: dict[str, Any], client_spans: list[str]) -> list[str]:
+    """Spans whose parent is neither in the trace nor the client's: detached, or (while
+    the processes' batch exporters have not sent everything yet) parents still to come."""
+    ids = {span["spanID"] for span in trace["spans"]} | set(client_spans)
+    return [
+        span["operationName"]
+        for span in trace["spans"]
+        if not any(ref["spanID"] in ids for ref in span.get("references", []))
+    ]
+
+
+def _complete(trace: dict[str, Any], client_spans: list[str]) -> bool:
     spans = _services(trace)
     names = {span["operationName"] for span in trace["spans"]}
     return (
         {"gateway", "tasks", "analytics"} <= set(spans)
         and "task.completed process" in {s["operationName"] for s in spans.get("analytics", [])}
         and {"task.created publish", "task.completed publish"} <= names
+        and not _orphans(trace, client_spans)
     )
 
 
@@ -65,7 +77,10 @@ async def test_a_client_trace_runs_through_gateway_tasks_mongo_publish_and_analy
     assert done.status_code == 200
 
     async with httpx.AsyncClient(base_url=suite.tracing.jaeger_url, timeout=10) as jaeger:
-        trace = await poll(lambda: _trace(jaeger, trace_id), _complete, timeout=20)
+        # Each process exports its spans in batches of its own: wait until all have arrived.
+        trace = await poll(
+            lambda: _trace(jaeger, trace_id), lambda t: _complete(t, client_spans), timeout=20
+        )
         services = (await jaeger.get("/api/services")).json()["data"]
 
     spans = trace["spans"]
@@ -78,11 +93,6 @@ async def test_a_client_trace_runs_through_gateway_tasks_mongo_publish_and_analy
     # The gateway's rate-limit script in Redis is part of the same trace.
     assert any(_tags(s).get("db.system") == "redis" for s in by_service["gateway"])
     # One connected trace: every span hangs off another of this trace, or off the client.
-    ids = {span["spanID"] for span in spans} | set(client_spans)
-    orphans = [
-        span["operationName"]
-        for span in spans
-        if not any(ref["spanID"] in ids for ref in span.get("references", []))
-    ]
+    orphans = _orphans(trace, client_spans)
     assert orphans == [], f"spans detached from the client's trace: {orphans}"
     assert {"gateway", "auth", "tasks", "analytics"} <= set(services), services
