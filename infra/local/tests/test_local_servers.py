@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +42,31 @@ def test_mongo_protocol_answers_a_ping_and_stores(servers: ServerSet) -> None:
         assert client.admin.command("ping")["ok"] == 1.0
         client.t.c.insert_one({"k": 1})
         assert client.t.c.count_documents({"k": 1}) == 1
+
+
+def test_mongo_lookups_by_id_use_an_index(servers: ServerSet) -> None:
+    """FerretDB 1.24/SQLite looks `_id` up with an expression its own `_id` index does not
+    cover (a scan per lookup); our FerretDB build adds an index on that expression to every
+    collection's table within a poll interval (infra/local/go/ferretdb/idindex.go)."""
+    with pymongo.MongoClient(servers.mongo_url, serverSelectionTimeoutMS=5000) as client:
+        client.idx_probe.docs.insert_many([{"_id": f"d{n}", "n": n} for n in range(50)])
+        assert client.idx_probe.docs.find_one({"_id": "d7"}) == {"_id": "d7", "n": 7}
+    database = servers.layout.data("mongo") / "idx_probe.sqlite"
+    plan = ""
+    deadline = time.monotonic() + 10
+    while "USING INDEX" not in plan and time.monotonic() < deadline:
+        time.sleep(0.2)
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            (table,) = db.execute("SELECT table_name FROM _ferretdb_collections").fetchone()
+            plan = " ".join(
+                str(row[-1])
+                for row in db.execute(
+                    f'EXPLAIN QUERY PLAN SELECT 1 FROM "{table}" '
+                    "WHERE _ferretdb_sjson->'$._id' = ?",
+                    ('"d7"',),
+                )
+            )
+    assert "USING INDEX" in plan, plan
 
 
 def test_redis_answers_ping(servers: ServerSet) -> None:

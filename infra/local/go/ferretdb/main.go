@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -29,6 +30,8 @@ func main() {
 	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	idIndexEvery := flag.Duration("id-index-interval", 500*time.Millisecond,
+		"how often to add the missing _id expression indexes to SQLite tables (0: never; see idindex.go)")
 	// Accepted for compatibility with the upstream binary; the embeddable package needs none.
 	flag.String("telemetry", "disable", "ignored: telemetry is always disabled")
 	flag.String("state-dir", "-", "ignored")
@@ -57,6 +60,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("listening", "addr", *listenAddr, "handler", *handler)
+	if *handler == "sqlite" && *idIndexEvery > 0 {
+		go indexIDs(ctx, dataDir(*sqliteURL), *idIndexEvery, logger)
+	}
 	if err := f.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
 		os.Exit(1)
