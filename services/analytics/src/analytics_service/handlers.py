@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskmesh_common.batching import GroupCommit
 from taskmesh_common.events import Envelope, validate_event
 from taskmesh_common.events.schemas import TaskDeleted, TaskState, UserDeleted
 
 from analytics_service.adapters.cache import SummaryCache
 from analytics_service.adapters.store import Generation, ProjectionStore
-from analytics_service.batching import UserBatches
 from analytics_service.domain.model import (
     TaskRemoval,
     TaskSnapshot,
@@ -62,10 +62,14 @@ class Projector:
     cache: SummaryCache | None = None
     generation: Generation | None = None
     record: bool = True
-    _batches: UserBatches[tuple[Envelope, dict[str, Any]]] = field(init=False, repr=False)
+    _batches: GroupCommit[str, tuple[Envelope, dict[str, Any]], None] = field(
+        init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
-        self._batches = UserBatches(self._put_facts)
+        # Group commit per user: the consumer runs the handlers of the messages it
+        # prefetched concurrently, so events of one user are often in flight together.
+        self._batches = GroupCommit(self._put_facts)
 
     async def _generation(self) -> Generation:
         return self.generation if self.generation is not None else await self.store.current()
@@ -84,7 +88,9 @@ class Projector:
         # Joins the events of this user in flight now; returns once this one is written.
         await self._batches.submit(owner_id, (envelope, fact))
 
-    async def _put_facts(self, owner_id: str, batch: list[tuple[Envelope, dict[str, Any]]]) -> None:
+    async def _put_facts(
+        self, owner_id: str, batch: list[tuple[Envelope, dict[str, Any]]]
+    ) -> list[None]:
         """Write a batch of one user's task events under the user's lock.
 
         Round trips per batch: lock, deleted-user check, the versions of the batch's tasks
@@ -97,7 +103,7 @@ class Projector:
         async with self.store.locks.holding(owner_id):
             if await self.store.is_user_deleted(owner_id):
                 # A late event of a deleted account must not bring its statistics back.
-                return
+                return [None] * len(batch)
             generation = await self._generation()
             newest: dict[str, dict[str, Any]] = {}
             for _, fact in batch:
@@ -130,6 +136,7 @@ class Projector:
             # Even when nothing changed: a redelivery may follow a crash that came between
             # the write and the invalidation.
             await self.cache.invalidate(owner_id)
+        return [None] * len(batch)
 
 
 async def record_task_state(projector: Projector, envelope: Envelope) -> None:
