@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from taskmesh_common.events.dedupe import ProcessedEvents
@@ -27,3 +29,27 @@ async def test_recording_an_id_twice_is_harmless(db):
     await processed.record("e1", event_type="task.created", queue="q")
     await processed.record("e1", event_type="task.created", queue="q")
     assert await db["processed_events"].count_documents({}) == 1
+
+
+async def test_concurrent_lookups_and_records_are_batched_and_each_gets_its_own_answer(db):
+    """A consumer with many messages in flight: answers stay exact per event id, and the
+    server sees a few batched commands instead of one per call."""
+    processed = ProcessedEvents(db["processed_events"])
+    ids = [f"e{n}" for n in range(60)]
+    # Records racing, some of them twice (a redelivery applied by two handlers at once).
+    await asyncio.gather(
+        *(processed.record(i, event_type="task.created", queue="q") for i in ids[:40] + ids[:5])
+    )
+    assert await db["processed_events"].count_documents({}) == 40
+
+    commands: list[str] = []
+    original_find = db["processed_events"].find
+
+    def counting_find(*args: Any, **kwargs: Any) -> Any:
+        commands.append("find")
+        return original_find(*args, **kwargs)
+
+    processed.collection.find = counting_find  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(processed.seen(i) for i in ids))
+    assert answers == [True] * 40 + [False] * 20
+    assert 1 <= len(commands) <= 3, commands
