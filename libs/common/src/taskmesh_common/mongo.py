@@ -44,9 +44,17 @@ async def mongo_ping(client: AsyncMongoClient[Document]) -> None:
 async def ensure_indexes(
     db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
 ) -> None:
+    """Create the indexes a collection does not have yet (by name).
+
+    Only the missing ones are sent: FerretDB 1.24 drops the connection (a panic in its
+    ``createIndexes``) when one call names several indexes that already exist, which is
+    every restart of a service on its existing database.
+    """
     for collection, models in indexes.items():
-        if models:
-            await db[collection].create_indexes(list(models))
+        existing = {index["name"] async for index in await db[collection].list_indexes()}
+        missing = [m for m in models if m.document["name"] not in existing]
+        if missing:
+            await db[collection].create_indexes(missing)
 
 
 async def ensure_indexes_forever(

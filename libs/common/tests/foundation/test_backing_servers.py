@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.health import ReadinessRegistry
@@ -26,6 +26,30 @@ async def test_mongo_client_pings_and_creates_unique_indexes(
         await db.things.insert_one({"key": "a"})
         with pytest.raises(DuplicateKeyError):
             await db.things.insert_one({"key": "a"})
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def test_indexes_are_ensured_again_on_restart_and_new_ones_added(
+    backing_servers: BackingServers,
+) -> None:
+    """A service restarting on its existing database asks for its indexes again (FerretDB
+    1.24 used to drop the connection when several of them already existed)."""
+    client = create_mongo_client(backing_servers.mongo_url, timeout_seconds=5)
+    db = client[unique_name("common")]
+    models = [
+        IndexModel([("owner", ASCENDING), (f"f{n}", DESCENDING), ("_id", DESCENDING)], name=f"i{n}")
+        for n in range(4)
+    ]
+    try:
+        await db.things.insert_one({"owner": "o"})
+        await ensure_indexes(db, {"things": models[:3]})
+        await ensure_indexes(db, {"things": models[:3]})
+        await ensure_indexes(db, {"things": models})
+        names = {index["name"] async for index in await db.things.list_indexes()}
+        assert names == {"_id_", "i0", "i1", "i2", "i3"}
+        await mongo_ping(client)
     finally:
         await client.drop_database(db.name)
         await client.close()
