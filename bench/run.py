@@ -1,5 +1,6 @@
-"""The whole run: servers, two passes over the HTTP paths (tracing off, then on), writes and
-the event pipeline, the broker alone, memory; then the table and the JSON file.
+"""The whole run: servers, the HTTP paths with tracing off and on (two sets of services side
+by side, their rounds taken in turn), writes and the event pipeline, the broker alone,
+memory; then the table and the JSON file.
 
     uv run python -m bench [--seconds 10] [--connections 32] [--broker-messages 5000]
 """
@@ -71,45 +72,65 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def http_pass(
-    running: RunningServices, tracing: str, args: argparse.Namespace, work: Path
+    sets: dict[str, RunningServices], args: argparse.Namespace, work: Path
 ) -> list[dict[str, Any]]:
-    """Both GETs, straight to tasks, through nginx and through the gateway, one after another."""
-    urls = running.urls
-    user = stack.new_user(urls["auth"], f"reader-{tracing}")
-    tasks = stack.create_tasks(urls["tasks"], user, SEED_TASKS)
-    nginx = stack.start_nginx(urls["tasks"], work / f"nginx-{tracing}")
-    targets = {"direct": urls["tasks"], "nginx": nginx.url, "gateway": running.gateway_url}
-    paths = {"get_one": f"/api/v1/tasks/{tasks[0]['id']}", "list_20": "/api/v1/tasks?limit=20"}
-    script = lua_script(user.token)
-    # Other work on a shared machine comes and goes: rounds taken in turn (direct, nginx,
-    # gateway, direct...) see the same background, where back-to-back runs would not.
-    per_round = max(1, round(args.seconds / args.rounds))
-    rows = []
+    """Both GETs, straight to tasks, through nginx and through the gateway, for each set
+    (tracing off and on), every target's rounds taken in turn with all the others'."""
+    targets: dict[tuple[str, str], str] = {}
+    scripts: dict[str, str] = {}
+    paths: dict[str, dict[str, str]] = {}
+    proxies: list[stack.Nginx] = []
     try:
-        for endpoint, path in paths.items():
-            runs: dict[str, list[WrkResult]] = {target: [] for target in targets}
-            for base in targets.values():
+        for tracing, running in sets.items():
+            urls = running.urls
+            user = stack.new_user(urls["auth"], f"reader-{tracing}")
+            tasks = stack.create_tasks(urls["tasks"], user, SEED_TASKS)
+            nginx = stack.start_nginx(urls["tasks"], work / f"nginx-{tracing}")
+            proxies.append(nginx)
+            targets |= {
+                (tracing, "direct"): urls["tasks"],
+                (tracing, "nginx"): nginx.url,
+                (tracing, "gateway"): running.gateway_url,
+            }
+            scripts[tracing] = lua_script(user.token)
+            paths[tracing] = {
+                "get_one": f"/api/v1/tasks/{tasks[0]['id']}",
+                "list_20": "/api/v1/tasks?limit=20",
+            }
+        # Other work on a shared machine comes and goes (and this one's speed drifts by 2x
+        # over minutes): rounds taken in turn (direct, nginx, gateway, tracing off then on,
+        # direct...) see the same background, where back-to-back passes would not.
+        per_round = max(1, round(args.seconds / args.rounds))
+        rows = []
+        for endpoint in ("get_one", "list_20"):
+            runs: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in targets}
+            for (tracing, _), base in targets.items():
                 await run_wrk(
-                    base + path, script, work, seconds=WARMUP_SECONDS, connections=args.connections
+                    base + paths[tracing][endpoint],
+                    scripts[tracing],
+                    work,
+                    seconds=WARMUP_SECONDS,
+                    connections=args.connections,
                 )
             for round_no in range(args.rounds):
-                for target, base in targets.items():
+                for (tracing, target), base in targets.items():
                     _say(f"tracing {tracing}: {endpoint} via {target}, round {round_no + 1}")
-                    runs[target].append(
+                    runs[(tracing, target)].append(
                         await run_wrk(
-                            base + path,
-                            script,
+                            base + paths[tracing][endpoint],
+                            scripts[tracing],
                             work,
                             seconds=per_round,
                             connections=args.connections,
                         )
                     )
-            for target, results in runs.items():
+            for (tracing, target), results in runs.items():
                 rows.append(
                     {"tracing": tracing, "endpoint": endpoint, "target": target, **combine(results)}
                 )
     finally:
-        nginx.stop()
+        for nginx in proxies:
+            nginx.stop()
     return rows
 
 
@@ -218,17 +239,18 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     _say("starting FerretDB, RabbitMQ, Redis and Jaeger on free ports")
     with start_servers(work / "servers", jaeger=True) as servers:
         env = servers.env()
-        _say("tracing off: starting the services")
-        with stack.services_running(env, tracing=False) as running:
-            results["http"] += await http_pass(running, "off", args, work)
-            for name, mb in _rss(running).items():
-                memory.setdefault(name, {})["tracing_off_end_mb"] = mb
-        _say("tracing on (10 % sampled, to Jaeger): starting the services")
-        with stack.services_running(env, tracing=True) as running:
+        _say("starting two sets of services: tracing off, and on (10 % sampled, to Jaeger)")
+        with (
+            stack.services_running(env, tracing=True) as running,
+            stack.services_running(env, tracing=False, namespace="untraced") as untraced,
+        ):
             await asyncio.sleep(2)
             for name, mb in _rss(running).items():
                 memory.setdefault(name, {})["idle_mb"] = mb
-            results["http"] += await http_pass(running, "on", args, work)
+            results["http"] += await http_pass({"off": untraced, "on": running}, args, work)
+            for name, mb in _rss(untraced).items():
+                memory.setdefault(name, {})["tracing_off_end_mb"] = mb
+            untraced.stop()  # idle from here on; the rest runs on the traced set
             results["writes"], results["pipeline"] = await writes_and_pipeline(
                 running, servers.amqp_url, args, work
             )

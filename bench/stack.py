@@ -30,8 +30,14 @@ UNLIMITED = "100000000/minute"
 
 
 @contextlib.contextmanager
-def services_running(env: Mapping[str, str], *, tracing: bool) -> Iterator[RunningServices]:
-    """The four services on free ports; tracing on (10 % sampled, to Jaeger) or off."""
+def services_running(
+    env: Mapping[str, str], *, tracing: bool, namespace: str = ""
+) -> Iterator[RunningServices]:
+    """The four services on free ports; tracing on (10 % sampled, to Jaeger) or off.
+
+    A ``namespace`` keeps this set's databases, exchange and queues apart from another
+    set's on the same servers, so that two sets can run side by side.
+    """
     overrides = {
         **env,
         "TASKMESH_RATE_LIMIT_USER": UNLIMITED,
@@ -39,6 +45,12 @@ def services_running(env: Mapping[str, str], *, tracing: bool) -> Iterator[Runni
         "TASKMESH_RATE_LIMIT_AUTH": UNLIMITED,
         "TASKMESH_LOG_LEVEL": "WARNING",
     }
+    if namespace:
+        overrides |= {
+            "TASKMESH_MONGO_DB_PREFIX": f"{namespace}_",
+            "TASKMESH_EVENTS_EXCHANGE": f"taskmesh.events.{namespace}",
+            "TASKMESH_QUEUE_PREFIX": f"{namespace}.",
+        }
     if tracing:
         overrides |= {
             "OTEL_SDK_DISABLED": "false",
