@@ -19,17 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 __all__ = ["DocumentLocks", "LockTimeout"]
 
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.1
+_DUPLICATE_KEY = 11000
 
 
 class LockTimeout(TimeoutError):
@@ -121,3 +122,57 @@ class DocumentLocks:
                 del self._local[key]
             else:
                 self._local[key] = (local, users - 1)
+
+    @contextlib.asynccontextmanager
+    async def holding_free(self, keys: Iterable[str]) -> AsyncIterator[set[str]]:
+        """Hold, for the block, those of ``keys`` that nobody holds now; yields them.
+
+        For background work that can leave a busy key for later (the outbox sweep): it
+        never waits and never takes a stale lock over (waiting writers do that). Taking
+        and giving back are one ``insert_many`` and one ``delete_many`` for all the keys,
+        where :meth:`holding` costs two writes per key.
+        """
+        wanted = list(dict.fromkeys(keys))
+        # Keys this process is writing (or queued for) are busy: skip them, no waiting.
+        local: dict[str, asyncio.Lock] = {}
+        for key in wanted:
+            if key in self._local:
+                continue
+            lock = asyncio.Lock()
+            await lock.acquire()  # a fresh lock: returns at once
+            self._local[key] = (lock, 1)
+            local[key] = lock
+        token = secrets.token_hex(8)
+        now = datetime.now(UTC)
+        held: set[str] = set()
+        try:
+            if local:
+                documents = [{"_id": key, "at": now, "token": token} for key in local]
+                try:
+                    await self.collection.insert_many(documents, ordered=False)
+                    held = set(local)
+                except BulkWriteError as exc:
+                    errors = exc.details.get("writeErrors") or []
+                    if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                        raise
+                    refused = {documents[e["index"]]["_id"] for e in errors}
+                    held = set(local) - refused
+            yield held
+        finally:
+            try:
+                if held:
+                    with contextlib.suppress(PyMongoError):
+                        # Ours only (token); if this fails the locks go stale, taken over later.
+                        await self.collection.delete_many(
+                            {"_id": {"$in": sorted(held)}, "token": token}
+                        )
+            finally:
+                for key, lock in local.items():
+                    lock.release()
+                    entry = self._local.get(key)
+                    if entry is not None and entry[0] is lock:
+                        users = entry[1] - 1
+                        if users <= 0:
+                            del self._local[key]
+                        else:
+                            self._local[key] = (lock, users)
