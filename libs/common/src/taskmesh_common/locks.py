@@ -24,13 +24,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from taskmesh_common.mongo import insert_new
 
 __all__ = ["DocumentLocks", "LockTimeout"]
 
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.1
-_DUPLICATE_KEY = 11000
 
 
 class LockTimeout(TimeoutError):
@@ -147,16 +148,10 @@ class DocumentLocks:
         held: set[str] = set()
         try:
             if local:
-                documents = [{"_id": key, "at": now, "token": token} for key in local]
-                try:
-                    await self.collection.insert_many(documents, ordered=False)
-                    held = set(local)
-                except BulkWriteError as exc:
-                    errors = exc.details.get("writeErrors") or []
-                    if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                        raise
-                    refused = {documents[e["index"]]["_id"] for e in errors}
-                    held = set(local) - refused
+                keys = list(local)
+                documents = [{"_id": key, "at": now, "token": token} for key in keys]
+                refused = await insert_new(self.collection, documents)
+                held = {key for n, key in enumerate(keys) if n not in refused}
             yield held
         finally:
             try:

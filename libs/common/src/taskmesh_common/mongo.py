@@ -1,4 +1,5 @@
-"""MongoDB clients on PyMongo's async API, and index creation at start-up."""
+"""MongoDB clients on PyMongo's async API, index creation at start-up, and inserts that
+skip what already exists."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 __all__ = [
+    "DUPLICATE_KEY",
     "Document",
     "create_mongo_client",
+    "duplicate_positions",
     "ensure_indexes",
     "ensure_indexes_forever",
+    "insert_new",
     "mongo_ping",
 ]
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 logger = logging.getLogger("taskmesh.mongo")
 
 
@@ -80,3 +87,33 @@ async def ensure_indexes_forever(
         else:
             ready.set()
             return
+
+
+async def insert_new(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> set[int]:
+    """Insert ``documents`` with one unordered ``insert_many``; returns the positions refused
+    because their ``_id`` (or another unique key) exists already. Any other error is raised.
+
+    A unique insert is atomic on FerretDB and MongoDB alike, so this is how leases, locks,
+    dedupe records and the outbox's published records are taken: one round trip for many.
+    """
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as exc:
+        return duplicate_positions(exc)
+    return set()
+
+
+def duplicate_positions(exc: BulkWriteError) -> set[int]:
+    """The positions a bulk write refused as duplicate keys; ``exc`` again for anything else."""
+    errors = exc.details.get("writeErrors") or []
+    if (
+        not errors
+        or exc.details.get("writeConcernErrors")
+        or any(error.get("code") != DUPLICATE_KEY for error in errors)
+    ):
+        raise exc
+    return {int(error["index"]) for error in errors}

@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.health import ReadinessRegistry
-from taskmesh_common.mongo import create_mongo_client, ensure_indexes, mongo_ping
+from taskmesh_common.mongo import create_mongo_client, ensure_indexes, insert_new, mongo_ping
 from taskmesh_common.redis import create_redis
 from taskmesh_common.testing import unique_name
 from taskmesh_common.testing.servers import BackingServers
@@ -50,6 +50,22 @@ async def test_indexes_are_ensured_again_on_restart_and_new_ones_added(
         names = {index["name"] async for index in await db.things.list_indexes()}
         assert names == {"_id_", "i0", "i1", "i2", "i3"}
         await mongo_ping(client)
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def test_insert_new_inserts_what_is_new_and_names_what_existed(
+    backing_servers: BackingServers,
+) -> None:
+    client = create_mongo_client(backing_servers.mongo_url, timeout_seconds=5)
+    db = client[unique_name("common")]
+    try:
+        assert await insert_new(db.things, [{"_id": "a"}, {"_id": "b"}]) == set()
+        refused = await insert_new(db.things, [{"_id": "c"}, {"_id": "a"}, {"_id": "c"}])
+        assert refused == {1, 2}
+        assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
+        assert await insert_new(db.things, []) == set()
     finally:
         await client.drop_database(db.name)
         await client.close()

@@ -16,14 +16,13 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from taskmesh_common.batching import GroupCommit
+from taskmesh_common.mongo import insert_new
 
 __all__ = ["DEFAULT_RETENTION", "ProcessedEvents"]
 
 DEFAULT_RETENTION = timedelta(days=7)
-_DUPLICATE_KEY = 11000
 _BATCH = 256
 
 
@@ -55,15 +54,8 @@ class ProcessedEvents:
 
     async def _record_many(self, _: str, documents: list[dict[str, Any]]) -> list[None]:
         now = datetime.now(UTC)
-        try:
-            await self.collection.insert_many(
-                [{**d, "processed_at": now} for d in documents], ordered=False
-            )
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            # A duplicate: another replica (or a redelivery) recorded the same id already.
-            if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
+        # A duplicate: another replica (or a redelivery) recorded the same id already.
+        await insert_new(self.collection, [{**d, "processed_at": now} for d in documents])
         return [None] * len(documents)
 
     async def prune(self, now: datetime | None = None) -> int:

@@ -24,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+
+from taskmesh_common.mongo import insert_new
 
 __all__ = ["Leases"]
 
 logger = logging.getLogger("taskmesh.events.leases")
-_DUPLICATE_KEY = 11000
 
 
 def _lease_id(key: str, gen: int) -> str:
@@ -86,18 +86,8 @@ class Leases:
 
     async def _insert(self, docs: list[dict[str, Any]]) -> set[str]:
         """Insert what is free; returns the ids inserted (a duplicate is someone else's)."""
-        if not docs:
-            return set()
-        ids = [d["_id"] for d in docs]
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            refused = {ids[e["index"]] for e in errors}
-            return {i for i in ids if i not in refused}
-        return set(ids)
+        refused = await insert_new(self.collection, docs)
+        return {d["_id"] for n, d in enumerate(docs) if n not in refused}
 
     async def release(self, held: dict[str, int]) -> None:
         """Give keys back at once (otherwise they expire after ``duration``)."""

@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
+from taskmesh_common.mongo import insert_new
 
 __all__ = ["PUBLISHED_COLLECTION", "Document", "only_unpublished", "published_among", "record"]
 
 PUBLISHED_COLLECTION = "outbox_published"
-_DUPLICATE_KEY = 11000
 
 Document = dict[str, Any]
 
@@ -40,14 +39,9 @@ async def record(
         for doc_id, entries in done
         for entry in entries
     ]
-    if not records:
-        return
-    try:
-        await published.insert_many(records, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors") or []
-        if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-            raise  # not recorded: published again later, and consumers deduplicate
+    # A duplicate was recorded by an earlier try. Any other error: not recorded, so
+    # published again later, and consumers deduplicate.
+    await insert_new(published, records)
 
 
 async def published_among(published: AsyncCollection[Document], ids: Iterable[Any]) -> set[Any]:

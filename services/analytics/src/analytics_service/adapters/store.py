@@ -32,7 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from taskmesh_common.locks import DocumentLocks
-from taskmesh_common.mongo import Document
+from taskmesh_common.mongo import Document, duplicate_positions, insert_new
 
 __all__ = [
     "BASE_FACTS",
@@ -111,7 +111,7 @@ class FactsTable:
         try:
             await self.collection.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:
-            for index in _duplicate_indexes(exc):
+            for index in sorted(duplicate_positions(exc)):
                 await self.put(facts[index])
 
     async def forget_owner(self, owner_id: str) -> int:
@@ -256,11 +256,7 @@ class ProjectionStore:
             }
             for envelope in envelopes
         ]
-        try:
-            await self.events.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            return len(documents) - len(_duplicate_indexes(exc))
-        return len(documents)
+        return len(documents) - len(await insert_new(self.events, documents))
 
     async def stored_events(
         self, since: datetime | None = None, *, batch_size: int = 500
@@ -288,11 +284,3 @@ class ProjectionStore:
 
     async def is_user_deleted(self, user_id: str) -> bool:
         return await self.deleted_users.find_one({"_id": user_id}, {"_id": 1}) is not None
-
-
-def _duplicate_indexes(exc: BulkWriteError) -> list[int]:
-    """Positions refused as duplicate `_id`s; any other write error is raised again."""
-    errors = exc.details.get("writeErrors", [])
-    if any(error.get("code") != 11000 for error in errors) or exc.details.get("writeConcernErrors"):
-        raise exc
-    return [int(error["index"]) for error in errors]
