@@ -108,8 +108,10 @@ class UserRepository:
         return _user(doc) if doc else None
 
     async def by_id(self, user_id: str) -> User | None:
-        doc = await self.collection.find_one({"_id": user_id, **LIVE})
-        return _user(doc) if doc else None
+        # By `_id` alone, the tombstone checked here: FerretDB 1.24 uses an index only for a
+        # filter that is exactly `{_id: <string>}`; `{_id, _deleted}` would scan every user.
+        doc = await self.collection.find_one({"_id": user_id})
+        return _user(doc) if doc and doc.get(DELETED_FIELD) is not True else None
 
     async def set_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> None:
         # Conditional on the old hash: a password change racing with a re-hash wins. A user

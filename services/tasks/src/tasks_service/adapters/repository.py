@@ -60,6 +60,13 @@ COLLECTION = "tasks"
 LOCKS_COLLECTION = "task_write_locks"
 SOURCE = "taskmesh/tasks"
 _LIVE: Document = {DELETED_FIELD: {"$ne": True}}
+
+
+def _is_live(doc: Document) -> bool:
+    """`_LIVE`, checked on a document read by `_id`."""
+    return doc.get(DELETED_FIELD) is not True
+
+
 # Reads never need the pending events.
 _NO_OUTBOX: Document = {OUTBOX_FIELD: False}
 _FIELDS = {
@@ -228,11 +235,10 @@ class TaskRepository:
 
     async def get(self, task_id: str, owner_id: str | None) -> Task:
         """A live task; `owner_id=None` reads any owner's (admins only, decided by the caller)."""
-        query: Document = {"_id": task_id, **_LIVE}
-        if owner_id is not None:
-            query["owner_id"] = owner_id
-        doc = await self.collection.find_one(query, projection=_NO_OUTBOX)
-        if doc is None:
+        # By `_id` alone, the rest checked here: FerretDB 1.24 uses an index only for a
+        # filter that is exactly `{_id: <string>}`; `{_id, owner_id}` would scan every task.
+        doc = await self.collection.find_one({"_id": task_id}, projection=_NO_OUTBOX)
+        if doc is None or not _is_live(doc) or owner_id not in (None, doc.get("owner_id")):
             raise TaskNotFound(task_id)
         return _to_task(doc)
 
@@ -251,12 +257,19 @@ class TaskRepository:
     async def _write_next_version(self, task: Task, update: Document) -> None:
         """Apply `update` to `task` only if it is still at `task.version`; one racer wins."""
         async with self._locked(task.id):
-            result = await self.collection.update_one(
-                {"_id": task.id, "owner_id": task.owner_id, "version": task.version, **_LIVE},
-                update,
+            # Read, check and write under the task's lock (every writer of a task holds it),
+            # each by `_id` alone: the one filter FerretDB 1.24 answers from an index.
+            stored = await self.collection.find_one(
+                {"_id": task.id}, projection={"owner_id": 1, "version": 1, DELETED_FIELD: 1}
             )
-        if result.matched_count != 1:
-            raise VersionConflict(task.id)
+            if (
+                stored is None
+                or not _is_live(stored)
+                or stored.get("owner_id") != task.owner_id
+                or stored.get("version") != task.version
+            ):
+                raise VersionConflict(task.id)
+            await self.collection.update_one({"_id": task.id}, update)
         self._on_write()
 
     async def replace(self, before: Task, after: Task, event: EventType) -> Task:
