@@ -21,6 +21,7 @@ existing collection.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,24 +96,38 @@ class FactsTable:
     async def put_many(self, facts: list[Mapping[str, Any]], *, new: set[str]) -> None:
         """`put` for each fact in one bulk write, inserting tasks in `new` (not known yet).
 
-        A write refused for a duplicate `_id` (a "new" task stored after all, or a guard that
-        met a newer version) goes through `put`, so the version guard decides as always.
+        Only under the user's lock (nobody else writes these facts meanwhile): the stored
+        versions of the known tasks are read by `_id` alone, and a fact replaces its stored
+        one only when newer. A guarded filter (`{_id, version: {$lt}}`) would do the same in
+        one write, but FerretDB 1.24 uses an index only for a filter that is exactly
+        `{_id: <string>}`: the guard scanned every fact of every user, per task. A write
+        refused for a duplicate `_id` (a "new" task stored after all) goes through `put`.
         """
         if not facts:
             return
+        known = [fact for fact in facts if fact["_id"] not in new]
+        stored = await asyncio.gather(
+            *(self.collection.find_one({"_id": fact["_id"]}, {"version": 1}) for fact in known)
+        )
+        older = {
+            fact["_id"]
+            for fact, doc in zip(known, stored, strict=True)
+            if doc is not None and doc.get("version", 0) >= fact["version"]
+        }
+        todo = [fact for fact in facts if fact["_id"] not in older]
         writes: list[InsertOne[Document] | ReplaceOne[Document]] = [
             InsertOne(dict(fact))
             if fact["_id"] in new
-            else ReplaceOne(
-                {"_id": fact["_id"], "version": {"$lt": fact["version"]}}, dict(fact), upsert=True
-            )
-            for fact in facts
+            else ReplaceOne({"_id": fact["_id"]}, dict(fact), upsert=True)
+            for fact in todo
         ]
+        if not writes:
+            return
         try:
             await self.collection.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:
             for index in sorted(duplicate_positions(exc)):
-                await self.put(facts[index])
+                await self.put(todo[index])
 
     async def forget_owner(self, owner_id: str) -> int:
         result = await self.collection.delete_many({"owner_id": owner_id})
