@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.health import ReadinessRegistry
-from taskmesh_common.mongo import create_mongo_client, ensure_indexes, insert_new, mongo_ping
+from taskmesh_common.mongo import (
+    Document,
+    create_mongo_client,
+    ensure_indexes,
+    insert_new,
+    mongo_ping,
+)
 from taskmesh_common.redis import create_redis
 from taskmesh_common.testing import unique_name
 from taskmesh_common.testing.servers import BackingServers
@@ -15,60 +24,56 @@ from taskmesh_common.testing.servers import BackingServers
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def mongo(backing_servers: BackingServers) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client = create_mongo_client(backing_servers.mongo_url, timeout_seconds=5)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def db(mongo: AsyncMongoClient[Document]) -> AsyncIterator[AsyncDatabase[Document]]:
+    database = mongo[unique_name("common")]
+    yield database
+    await mongo.drop_database(database.name)
+
+
 async def test_mongo_client_pings_and_creates_unique_indexes(
-    backing_servers: BackingServers,
+    mongo: AsyncMongoClient[Document], db: AsyncDatabase[Document]
 ) -> None:
-    client = create_mongo_client(backing_servers.mongo_url)
-    db = client[unique_name("common")]
-    try:
-        await mongo_ping(client)
-        await ensure_indexes(db, {"things": [IndexModel([("key", ASCENDING)], unique=True)]})
+    await mongo_ping(mongo)
+    await ensure_indexes(db, {"things": [IndexModel([("key", ASCENDING)], unique=True)]})
+    await db.things.insert_one({"key": "a"})
+    with pytest.raises(DuplicateKeyError):
         await db.things.insert_one({"key": "a"})
-        with pytest.raises(DuplicateKeyError):
-            await db.things.insert_one({"key": "a"})
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 async def test_indexes_are_ensured_again_on_restart_and_new_ones_added(
-    backing_servers: BackingServers,
+    mongo: AsyncMongoClient[Document], db: AsyncDatabase[Document]
 ) -> None:
     """A service restarting on its existing database asks for its indexes again (FerretDB
     1.24 used to drop the connection when several of them already existed)."""
-    client = create_mongo_client(backing_servers.mongo_url, timeout_seconds=5)
-    db = client[unique_name("common")]
     models = [
         IndexModel([("owner", ASCENDING), (f"f{n}", DESCENDING), ("_id", DESCENDING)], name=f"i{n}")
         for n in range(4)
     ]
-    try:
-        await db.things.insert_one({"owner": "o"})
-        await ensure_indexes(db, {"things": models[:3]})
-        await ensure_indexes(db, {"things": models[:3]})
-        await ensure_indexes(db, {"things": models})
-        names = {index["name"] async for index in await db.things.list_indexes()}
-        assert names == {"_id_", "i0", "i1", "i2", "i3"}
-        await mongo_ping(client)
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
+    await db.things.insert_one({"owner": "o"})
+    await ensure_indexes(db, {"things": models[:3]})
+    await ensure_indexes(db, {"things": models[:3]})
+    await ensure_indexes(db, {"things": models})
+    names = {index["name"] async for index in await db.things.list_indexes()}
+    assert names == {"_id_", "i0", "i1", "i2", "i3"}
+    await mongo_ping(mongo)
 
 
 async def test_insert_new_inserts_what_is_new_and_names_what_existed(
-    backing_servers: BackingServers,
+    db: AsyncDatabase[Document],
 ) -> None:
-    client = create_mongo_client(backing_servers.mongo_url, timeout_seconds=5)
-    db = client[unique_name("common")]
-    try:
-        assert await insert_new(db.things, [{"_id": "a"}, {"_id": "b"}]) == set()
-        refused = await insert_new(db.things, [{"_id": "c"}, {"_id": "a"}, {"_id": "c"}])
-        assert refused == {1, 2}
-        assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
-        assert await insert_new(db.things, []) == set()
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
+    assert await insert_new(db.things, [{"_id": "a"}, {"_id": "b"}]) == set()
+    refused = await insert_new(db.things, [{"_id": "c"}, {"_id": "a"}, {"_id": "c"}])
+    assert refused == {1, 2}
+    assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
+    assert await insert_new(db.things, []) == set()
 
 
 async def test_readiness_fails_fast_naming_an_absent_server(

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
-from taskmesh_common.events import outbox_entry
+from taskmesh_common.events import OUTBOX_FIELD, EventPublisher, OutboxRelay, outbox_entry
 from taskmesh_common.events.topology import declare_exchange
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_common.testing import unique_name
@@ -144,3 +144,30 @@ def publish_raw(broker: BrokerConnection, exchange: str) -> Callable[..., Any]:
         await channel.close()
 
     return publish
+
+
+@pytest.fixture
+def task_docs(make_task_created: Callable[..., dict[str, Any]]) -> Callable[[int], list[Any]]:
+    """Tasks written the way the tasks service writes them: the event inside the insert."""
+
+    def make(count: int) -> list[dict[str, Any]]:
+        docs = []
+        for _ in range(count):
+            entry = make_task_created()
+            docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
+        return docs
+
+    return make
+
+
+@pytest.fixture
+def relay_for() -> Callable[..., OutboxRelay]:
+    """``relay_for(db, broker, exchange, **options)``: a relay over ``db.tasks``."""
+
+    def make(db: Any, broker: BrokerConnection, exchange: str, **kwargs: Any) -> OutboxRelay:
+        kwargs.setdefault("poll_interval", 0.05)
+        return OutboxRelay(
+            db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs
+        )
+
+    return make

@@ -8,7 +8,6 @@ import json
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -35,24 +34,10 @@ async def wait_until_published(collection, timeout: float = 20.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-def task_docs(make_task_created, count: int) -> list[dict[str, Any]]:
-    """Tasks written the way the tasks service writes them: the event inside the insert."""
-    docs = []
-    for _ in range(count):
-        entry = make_task_created()
-        docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
-    return docs
-
-
-def relay_for(db, broker, exchange, **kwargs: Any) -> OutboxRelay:
-    kwargs.setdefault("poll_interval", 0.05)
-    return OutboxRelay(db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs)
-
-
 async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
-    broker, backing_servers, db, exchange, spy, make_task_created
+    broker, backing_servers, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
-    docs = task_docs(make_task_created, 150)
+    docs = task_docs(150)
     # A second write on some tasks: their two events must leave in the order written.
     for doc in docs[:30]:
         second = make_task_created(task_id=doc["_id"], version=2)
@@ -90,9 +75,9 @@ async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
 
 
 async def test_published_events_leave_the_outbox_and_tombstones_disappear(
-    broker, db, exchange, spy, make_task_created
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
-    live, deleted = task_docs(make_task_created, 2)
+    live, deleted = task_docs(2)
     deleted[DELETED_FIELD] = True
     await db.tasks.insert_many([live, deleted])
     relay = relay_for(db, broker, exchange)
@@ -171,14 +156,14 @@ async def tcp_proxy(port: int, target_host: str, target_port: int) -> AsyncItera
 
 
 async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_returns(
-    backing_servers, db, exchange, spy, make_task_created
+    backing_servers, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
     real = urlsplit(backing_servers.amqp_url)
     port = free_port()
     away_url = urlunsplit(real._replace(netloc=f"{real.username}:{real.password}@127.0.0.1:{port}"))
     away = BrokerConnection(away_url, name=unique_name("relay-away"), max_delay=0.3)
     away.start()
-    docs = task_docs(make_task_created, 5)
+    docs = task_docs(5)
     await db.tasks.insert_many(docs)
     relay = relay_for(db, away, exchange)
     relay.start()
@@ -202,9 +187,9 @@ async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_retu
 
 
 async def test_claims_of_a_relay_that_died_are_taken_over_after_the_lease(
-    broker, db, exchange, spy, make_task_created
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
-    docs = task_docs(make_task_created, 3)
+    docs = task_docs(3)
     await db.tasks.insert_many(docs)
     dead = relay_for(db, broker, exchange, lease_seconds=1.5)
     claimed, _ = await dead.claim()
@@ -241,10 +226,10 @@ async def test_invalid_data_is_refused_before_anything_is_written():
 
 
 async def test_event_nobody_subscribed_to_is_dropped_instead_of_blocking_the_outbox(
-    broker, db, make_task_created
+    broker, db, make_task_created, task_docs, relay_for
 ):
     lonely = unique_name("test.nobody-listens")
-    await db.tasks.insert_many(task_docs(make_task_created, 2))
+    await db.tasks.insert_many(task_docs(2))
     relay = relay_for(db, broker, lonely)
     relay.start()
     try:
@@ -255,10 +240,10 @@ async def test_event_nobody_subscribed_to_is_dropped_instead_of_blocking_the_out
 
 
 async def test_unroutable_event_stays_pending_when_the_relay_must_not_drop_it(
-    broker, db, make_task_created
+    broker, db, make_task_created, task_docs, relay_for
 ):
     lonely = unique_name("test.nobody-listens")
-    await db.tasks.insert_many(task_docs(make_task_created, 2))
+    await db.tasks.insert_many(task_docs(2))
     relay = relay_for(db, broker, lonely, drop_unroutable=False)
     relay.start()
     try:
@@ -270,13 +255,13 @@ async def test_unroutable_event_stays_pending_when_the_relay_must_not_drop_it(
 
 
 async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
-    broker, db, exchange, spy, make_task_created
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
     relay = relay_for(db, broker, exchange, poll_interval=30)
     relay.start()
     try:
         await asyncio.sleep(0.5)  # the relay found nothing and sleeps for 30 s
-        [doc] = task_docs(make_task_created, 1)
+        [doc] = task_docs(1)
         await db.tasks.insert_one(doc)
         relay.kick()
         [message] = await spy.collect(1, timeout=5)

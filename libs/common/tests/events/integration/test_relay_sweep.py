@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from taskmesh_common.amqp import BrokerConnection
-from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, EventPublisher, OutboxRelay
+from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, OutboxRelay
 from taskmesh_common.events.leases import Leases
 from taskmesh_common.events.published import PUBLISHED_COLLECTION
 from taskmesh_common.locks import DocumentLocks
@@ -22,19 +22,6 @@ from taskmesh_common.testing import unique_name
 pytestmark = pytest.mark.integration
 
 PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
-
-
-def task_docs(make_task_created: Any, count: int) -> list[dict[str, Any]]:
-    docs = []
-    for _ in range(count):
-        entry = make_task_created()
-        docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
-    return docs
-
-
-def relay_for(db: Any, broker: BrokerConnection, exchange: str, **kwargs: Any) -> OutboxRelay:
-    kwargs.setdefault("poll_interval", 0.05)
-    return OutboxRelay(db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs)
 
 
 def without_sweep(relay: OutboxRelay) -> OutboxRelay:
@@ -69,10 +56,21 @@ async def drained(db: Any, timeout: float = 20.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
+async def run_until_drained(relay: OutboxRelay, db: Any, spy: Any) -> None:
+    """Run ``relay`` until every outbox is empty and swept, and nothing more arrives."""
+    relay.start()
+    try:
+        await drained(db)
+        await spy.quiet_for(0.5)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+
+
 async def test_published_but_unswept_entries_never_go_out_again_racing_or_restarted(
-    broker, backing_servers, db, exchange, spy, make_task_created
+    broker, backing_servers, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
-    docs = task_docs(make_task_created, 60)
+    docs = task_docs(60)
     for doc in docs[:20]:
         second = make_task_created(task_id=doc["_id"], version=2)
         second["type"] = "task.updated"
@@ -95,14 +93,7 @@ async def test_published_but_unswept_entries_never_go_out_again_racing_or_restar
         # A restart (a new relay, sweep still off) finds nothing to publish...
         await run_for([without_sweep(relay_for(db, broker, exchange))], spy, len(expected))
         # ... and one with its sweep empties the outboxes, still publishing nothing.
-        survivor = relay_for(db, other, exchange)
-        survivor.start()
-        try:
-            await drained(db)
-            await spy.quiet_for(0.5)
-        finally:
-            await survivor.stop()
-            await survivor.publisher.close()
+        await run_until_drained(relay_for(db, other, exchange), db, spy)
     finally:
         await other.close()
     ids = Counter(m.message_id for m in spy.messages)
@@ -112,9 +103,9 @@ async def test_published_but_unswept_entries_never_go_out_again_racing_or_restar
 
 @pytest.mark.parametrize("locked", [False, True], ids=["batched", "locked"])
 async def test_sweep_removes_published_entries_and_tombstones(
-    broker, db, exchange, spy, make_task_created, locked
+    broker, db, exchange, spy, make_task_created, locked, task_docs, relay_for
 ):
-    live, deleted, empty_tombstone = task_docs(make_task_created, 3)
+    live, deleted, empty_tombstone = task_docs(3)
     deleted[DELETED_FIELD] = True
     empty_tombstone[DELETED_FIELD] = True
     empty_tombstone[OUTBOX_FIELD] = []  # left so by a crash after its last pull
@@ -143,9 +134,9 @@ async def test_sweep_removes_published_entries_and_tombstones(
 
 
 async def test_crash_between_recording_and_sweep_loses_and_duplicates_nothing(
-    broker, db, exchange, spy, make_task_created
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
-    docs = task_docs(make_task_created, 5)
+    docs = task_docs(5)
     await db.tasks.insert_many(docs)
     dead = relay_for(db, broker, exchange, lease_seconds=1.5)
 
@@ -162,14 +153,7 @@ async def test_crash_between_recording_and_sweep_loses_and_duplicates_nothing(
     later = make_task_created(task_id=docs[0]["_id"], version=2)
     await db.tasks.update_one({"_id": docs[0]["_id"]}, {"$push": {OUTBOX_FIELD: later}})
 
-    survivor = relay_for(db, broker, exchange)
-    survivor.start()
-    try:
-        await drained(db)
-        await spy.quiet_for(0.5)
-    finally:
-        await survivor.stop()
-        await survivor.publisher.close()
+    await run_until_drained(relay_for(db, broker, exchange), db, spy)
     ids = Counter(m.message_id for m in spy.messages)
     assert sorted(ids) == sorted([d[OUTBOX_FIELD][0]["id"] for d in docs] + [later["id"]])
     assert set(ids.values()) == {1}
