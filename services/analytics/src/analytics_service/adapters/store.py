@@ -138,24 +138,11 @@ class FactsTable:
 
 
 class OwnerStatsTable:
-    """Per-user documents `{_id: owner_id, t: {<task key>: entry}}`, guarded per entry."""
+    """Per-user documents `{_id: owner_id, t: {<task key>: entry}}`; each entry carries its
+    task's version (`v`), compared under the user's lock before it is replaced."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
-
-    async def put(self, owner_id: str, key: str, entry: Mapping[str, Any]) -> bool:
-        """Set the task's entry unless the stored one is as new or newer (as `FactsTable.put`).
-
-        `$not: {$gte}` also matches a missing entry: the first event of a task.
-        """
-        guard = {"_id": owner_id, f"t.{key}.v": {"$not": {"$gte": entry["v"]}}}
-        change = {"$set": {f"t.{key}": dict(entry)}}
-        try:
-            await self.collection.update_one(guard, change, upsert=True)
-        except DuplicateKeyError:
-            result = await self.collection.update_one(guard, change)
-            return result.matched_count == 1
-        return True
 
     async def versions(self, owner_id: str, keys: list[str]) -> dict[str, int] | None:
         """The stored version of each of these entries (None: the user has no document)."""
