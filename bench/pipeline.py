@@ -18,6 +18,7 @@ import httpx
 
 __all__ = [
     "Observer",
+    "counter_by_label",
     "histogram_buckets",
     "histogram_percentile",
     "percentile",
@@ -129,6 +130,21 @@ def histogram_percentile(
             return round(lower + (bound - lower) * share, 3)
         lower, below = bound, cumulative
     return lower
+
+
+def counter_by_label(metrics_text: str, name: str, label: str) -> dict[str, float]:
+    """A counter's values summed by one label, e.g. ``outbox_relay_seconds_total`` by step."""
+    pattern = re.compile(rf"^{re.escape(name)}\{{(?P<labels>[^}}]*)\}}\s+(?P<n>\S+)$")
+    wanted = re.compile(rf'{re.escape(label)}="(?P<value>[^"]*)"')
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        match = pattern.match(line)
+        if match is None:
+            continue
+        value = wanted.search(match["labels"])
+        if value is not None:
+            out[value["value"]] = out.get(value["value"], 0.0) + float(match["n"])
+    return out
 
 
 async def wait_for_total(

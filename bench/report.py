@@ -114,7 +114,12 @@ def print_report(results: Results) -> None:
     if pipe:
         print("\n== Event pipeline: write -> outbox -> relay -> RabbitMQ -> analytics ==")
         for key, value in pipe.items():
-            print(f"  {key:<36} {_fmt(value, 3)}")
+            if isinstance(value, dict):
+                print(f"  {key}:")
+                for name, number in value.items():
+                    print(f"    {name:<34} {_fmt(number, 2)}")
+            else:
+                print(f"  {key:<36} {_fmt(value, 3)}")
     broker = results.get("broker")
     if broker:
         print("\n== RabbitMQ alone (quorum queue, persistent, publisher confirms) ==")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from taskmesh_local import RunningServices, start_servers
+from taskmesh_local import RunningServices, ServerSet, start_servers
 
 from bench import report, stack
 from bench.broker import broker_rates
 from bench.pipeline import (
     Observer,
+    counter_by_label,
     histogram_buckets,
     histogram_percentile,
     wait_for_total,
@@ -33,6 +35,7 @@ __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXCHANGE = "taskmesh.events"
+RELAY_SECONDS = "outbox_relay_seconds_total"
 SEED_TASKS = 30
 WARMUP_SECONDS = 2
 
@@ -66,6 +69,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record py-spy profiles (collapsed stacks) into this folder: the "
         "gateway and tasks during the first gateway round of each GET, tasks "
         "during the writes (those rounds run slower)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("http", "pipeline"),
+        default=None,
+        help="run one part: the GETs (both sets), or the writes, pipeline, broker and relay "
+        "(the traced set only); the default runs both",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -134,22 +144,48 @@ async def http_pass(
     return rows
 
 
-async def _lag_buckets(analytics_url: str) -> dict[float, float]:
+async def _metrics(url: str) -> str:
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(f"{analytics_url}/metrics")
+        response = await client.get(f"{url}/metrics")
         response.raise_for_status()
-        return histogram_buckets(response.text)
+        return response.text
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float | None]:
+    return {name: stack.cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def _cpu_share(
+    before: dict[str, float | None], after: dict[str, float | None], seconds: float
+) -> dict[str, float | None]:
+    """Cores each process kept busy between two readings (1.0 = one core all the time)."""
+    out: dict[str, float | None] = {}
+    for name, first in before.items():
+        last = after.get(name)
+        if first is None or last is None or seconds <= 0:
+            out[name] = None
+        else:
+            out[name] = round((last - first) / seconds, 2)
+    return out
 
 
 async def writes_and_pipeline(
-    running: RunningServices, amqp_url: str, args: argparse.Namespace, work: Path
+    running: RunningServices, servers: ServerSet, args: argparse.Namespace, work: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """POSTs through the gateway for `seconds`; then wait until analytics counted them all."""
+    amqp_url = servers.amqp_url
+    mongo_address = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
     urls = running.urls
     user = stack.new_user(urls["auth"], "writer")
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
-    before = await _lag_buckets(urls["analytics"])
+    before = histogram_buckets(await _metrics(urls["analytics"]))
+    relay_before = counter_by_label(await _metrics(urls["tasks"]), RELAY_SECONDS, "step")
+    pids = stack.service_pids(running)
+    ferretdb = stack.pid_with_argument(f"--listen-addr={mongo_address}")
+    if ferretdb is not None:
+        pids["ferretdb"] = ferretdb
+    cpu_before = _cpu(pids)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
     script = lua_script(user.token, method="POST", body=body)
     _say("writes: POST /api/v1/tasks via gateway")
@@ -173,7 +209,10 @@ async def writes_and_pipeline(
     await _finish(spies)
     # The last events may still be in flight to the observer.
     await asyncio.sleep(0.5)
-    after = await _lag_buckets(urls["analytics"])
+    cpu_after = _cpu(pids)
+    ended = time.monotonic()
+    after = histogram_buckets(await _metrics(urls["analytics"]))
+    relay_after = counter_by_label(await _metrics(urls["tasks"]), RELAY_SECONDS, "step")
     await observer.stop()
     elapsed = total_at - began
     seen = observer.summary()
@@ -191,6 +230,13 @@ async def writes_and_pipeline(
         "broker_lag_max_s": seen["lag_max_s"],
         "analytics_lag_p50_s": histogram_percentile(before, after, 50),
         "analytics_lag_p99_s": histogram_percentile(before, after, 99),
+        # Where the relay's time went, and how busy each process was, from the first
+        # write until analytics counted the last task.
+        "relay_seconds_by_step": {
+            step: round(seconds - relay_before.get(step, 0.0), 2)
+            for step, seconds in sorted(relay_after.items())
+        },
+        "cpu_cores_busy": _cpu_share(cpu_before, cpu_after, ended - began),
     }
     return {"tracing": "on", **result.as_dict()}, pipeline
 
@@ -225,6 +271,27 @@ def _rss(running: RunningServices) -> dict[str, float | None]:
     return {name: stack.rss_mb(pid) for name, pid in stack.service_pids(running).items()}
 
 
+async def _writes_and_after(
+    running: RunningServices,
+    servers: ServerSet,
+    args: argparse.Namespace,
+    work: Path,
+    results: dict[str, Any],
+    memory: dict[str, dict[str, float | None]],
+) -> None:
+    """Writes and the pipeline on the traced set, memory at the end, the broker and the
+    relay alone."""
+    results["writes"], results["pipeline"] = await writes_and_pipeline(running, servers, args, work)
+    for name, mb in _rss(running).items():
+        memory[name]["end_mb"] = mb
+    _say(f"RabbitMQ alone: {args.broker_messages} messages, twice")
+    results["broker"] = await broker_rates(servers.amqp_url, count=args.broker_messages)
+    _say(f"outbox relay alone: {args.relay_documents} pending documents, timed by phase")
+    results["relay"] = await relay_anatomy(
+        servers.mongo_url, servers.amqp_url, documents=args.relay_documents
+    )
+
+
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "config": {
@@ -239,29 +306,24 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     _say("starting FerretDB, RabbitMQ, Redis and Jaeger on free ports")
     with start_servers(work / "servers", jaeger=True) as servers:
         env = servers.env()
-        _say("starting two sets of services: tracing off, and on (10 % sampled, to Jaeger)")
-        with (
-            stack.services_running(env, tracing=True) as running,
-            stack.services_running(env, tracing=False, namespace="untraced") as untraced,
-        ):
+        with contextlib.ExitStack() as sets:
+            _say("starting the services with tracing on (10 % sampled, to Jaeger)")
+            running = sets.enter_context(stack.services_running(env, tracing=True))
+            if args.only != "pipeline":
+                _say("starting a second set beside it: tracing off")
+                untraced = sets.enter_context(
+                    stack.services_running(env, tracing=False, namespace="untraced")
+                )
             await asyncio.sleep(2)
             for name, mb in _rss(running).items():
                 memory.setdefault(name, {})["idle_mb"] = mb
-            results["http"] += await http_pass({"off": untraced, "on": running}, args, work)
-            for name, mb in _rss(untraced).items():
-                memory.setdefault(name, {})["tracing_off_end_mb"] = mb
-            untraced.stop()  # idle from here on; the rest runs on the traced set
-            results["writes"], results["pipeline"] = await writes_and_pipeline(
-                running, servers.amqp_url, args, work
-            )
-            for name, mb in _rss(running).items():
-                memory[name]["end_mb"] = mb
-            _say(f"RabbitMQ alone: {args.broker_messages} messages, twice")
-            results["broker"] = await broker_rates(servers.amqp_url, count=args.broker_messages)
-            _say(f"outbox relay alone: {args.relay_documents} pending documents, timed by phase")
-            results["relay"] = await relay_anatomy(
-                servers.mongo_url, servers.amqp_url, documents=args.relay_documents
-            )
+            if args.only != "pipeline":
+                results["http"] += await http_pass({"off": untraced, "on": running}, args, work)
+                for name, mb in _rss(untraced).items():
+                    memory.setdefault(name, {})["tracing_off_end_mb"] = mb
+                untraced.stop()  # idle from here on; the rest runs on the traced set
+            if args.only != "http":
+                await _writes_and_after(running, servers, args, work, results, memory)
     results["memory"] = memory
     results["ratios"] = report.ratios(results["http"])
     results["goals"] = report.goals(results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -19,6 +20,8 @@ from taskmesh_local.net import free_ports, port_open
 __all__ = [
     "Nginx",
     "User",
+    "cpu_seconds",
+    "pid_with_argument",
     "rss_mb",
     "service_pids",
     "services_running",
@@ -73,6 +76,30 @@ def service_pids(running: RunningServices) -> dict[str, int]:
         if pid is not None:
             pids[part.name] = pid
     return pids
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the command: state is field 3 of stat(5), utime and stime fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_with_argument(argument: str) -> int | None:
+    """The process whose command line has ``argument`` (e.g. a server's listen address)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in args:
+            return int(entry.name)
+    return None
 
 
 def rss_mb(pid: int) -> float | None:

@@ -14,6 +14,7 @@ from taskmesh_common.mongo import (
     Document,
     create_mongo_client,
     ensure_indexes,
+    find_by_ids,
     insert_new,
     mongo_ping,
 )
@@ -74,6 +75,19 @@ async def test_insert_new_inserts_what_is_new_and_names_what_existed(
     assert refused == {1, 2}
     assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
     assert await insert_new(db.things, []) == set()
+
+
+async def test_find_by_ids_returns_the_documents_that_exist_by_id(
+    db: AsyncDatabase[Document],
+) -> None:
+    await db.things.insert_many([{"_id": f"t{n}", "n": n, "extra": "x"} for n in range(40)])
+    found = await find_by_ids(db.things, ["t3", "nope", "t39", "t3", "t0"], {"n": 1}, parallel=2)
+    assert found == {
+        "t3": {"_id": "t3", "n": 3},
+        "t39": {"_id": "t39", "n": 39},
+        "t0": {"_id": "t0", "n": 0},
+    }
+    assert await find_by_ids(db.things, []) == {}
 
 
 async def test_readiness_fails_fast_naming_an_absent_server(

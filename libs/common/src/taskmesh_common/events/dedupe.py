@@ -4,9 +4,9 @@ FerretDB has no TTL indexes, so the consumer deletes old ids itself. An id is ke
 ``retention`` (7 days by default): far longer than any redelivery or replay window.
 
 A consumer asks about, and records, one event per message, with up to its prefetch of
-messages in flight at once: lookups made while one is in flight go together in one
-``find`` ``$in``, records in one ``insert_many`` (:class:`~taskmesh_common.batching.GroupCommit`),
-so the dedupe costs two round trips per batch instead of two per event.
+messages in flight at once: lookups made while one is in flight go together (one
+``find_one`` by ``_id`` each, concurrently: an ``$in`` would read the whole week of ids on
+FerretDB), records in one ``insert_many`` (:class:`~taskmesh_common.batching.GroupCommit`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from taskmesh_common.batching import GroupCommit
-from taskmesh_common.mongo import insert_new
+from taskmesh_common.mongo import find_by_ids, insert_new
 
 __all__ = ["DEFAULT_RETENTION", "ProcessedEvents"]
 
@@ -48,8 +48,9 @@ class ProcessedEvents:
         await self._records.submit("", document)
 
     async def _seen_many(self, _: str, ids: list[str]) -> list[bool]:
-        query = {"_id": {"$in": list(set(ids))}}
-        found = {d["_id"] async for d in self.collection.find(query, {"_id": 1})}
+        # By _id, one each: the collection holds a week of ids, and FerretDB would read it
+        # all for an `$in` (see `find_by_ids`).
+        found = await find_by_ids(self.collection, ids, {"_id": 1})
         return [event_id in found for event_id in ids]
 
     async def _record_many(self, _: str, documents: list[dict[str, Any]]) -> list[None]:

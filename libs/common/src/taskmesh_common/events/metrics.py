@@ -12,6 +12,7 @@ __all__ = [
     "EVENTS_UNROUTABLE",
     "OUTBOX_OLDEST_AGE",
     "OUTBOX_PENDING",
+    "OUTBOX_RELAY_SECONDS",
 ]
 
 OUTBOX_PENDING = Gauge(
@@ -23,6 +24,13 @@ OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_age_seconds",
     "Age of the oldest unpublished outbox entry; 0 when none is pending",
     ["service"],
+)
+OUTBOX_RELAY_SECONDS = Counter(
+    "outbox_relay_seconds",
+    "Time the outbox relay spent, by step: scan (finding pending documents), lease "
+    "(taking and giving back partitions), read (the documents, under the lease), publish "
+    "(with confirms), record, sweep",
+    ["service", "step"],
 )
 EVENTS_PUBLISHED = Counter(
     "events_published_total",

@@ -15,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.published import Document, only_unpublished
+from taskmesh_common.mongo import find_by_ids
 
 __all__ = ["PENDING", "oldest_unpublished", "read_unpublished", "scan_pending"]
 
@@ -65,10 +66,11 @@ async def scan_pending(
 async def read_unpublished(
     collection: AsyncCollection[Document], published: AsyncCollection[Document], ids: list[Any]
 ) -> list[Document]:
-    """The documents ``ids`` (``_id``, ``_outbox``: one ``find``), outboxes cut to what is
-    not yet published; documents with nothing left are left out."""
-    query = {"_id": {"$in": ids}, **PENDING}
-    docs = [d async for d in collection.find(query, {OUTBOX_FIELD: 1})]
+    """The documents ``ids`` (``_id``, ``_outbox``; read by ``_id``, see
+    :func:`~taskmesh_common.mongo.find_by_ids`), outboxes cut to what is not yet published;
+    documents with nothing left are left out."""
+    found = await find_by_ids(collection, ids, {OUTBOX_FIELD: 1})
+    docs = [doc for doc in found.values() if doc.get(OUTBOX_FIELD)]
     return (await only_unpublished(published, docs))[0]
 
 

@@ -5,10 +5,12 @@ id; a relay reads a partition's documents for publishing only while it holds tha
 partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditional updates
 are not atomic). A cycle:
 
-1. claim: scan for documents with a pending entry (entry ids only), skip those whose
-   entries are all recorded as published (one ``$in`` ``find`` on ``outbox_published``),
-   lease their partitions, read the leased documents with one ``find`` (``_id``,
-   ``_outbox``) and cut each outbox to the entries not yet recorded;
+1. claim: take the documents producers named when they kicked the relay (``kick(collection,
+   doc_id)``) and, when none were named or every ``scan_interval``, scan for documents with
+   a pending entry (entry ids only; the scan reads the whole collection on FerretDB),
+   skipping those whose entries are all recorded as published (one ``$in`` ``find`` on
+   ``outbox_published``); lease their partitions, read the leased documents by ``_id``
+   (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded;
 2. publish each document's entries in order with publisher confirms, stopping at a
    document's first failure (its later entries wait, so per-document order holds);
 3. record the confirmed entries with one ``insert_many(ordered=False)`` in
@@ -35,13 +37,16 @@ entries are skipped, and records outlive their entries), and in its document's o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import logging
 import os
 import socket
+import time
 import uuid
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +54,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.leases import Leases
-from taskmesh_common.events.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING
+from taskmesh_common.events.metrics import (
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+    OUTBOX_RELAY_SECONDS,
+)
 from taskmesh_common.events.pending import (
     PENDING,
     oldest_unpublished,
@@ -69,6 +78,7 @@ LEASES_COLLECTION = "outbox_leases"
 _MAX_BACKOFF = 5.0
 _METRICS_EVERY = 10.0
 _METRICS_SCAN_LIMIT = 1000
+_MAX_HINTS = 10_000
 
 Document = dict[str, Any]
 Entry = Mapping[str, Any]
@@ -114,6 +124,7 @@ class OutboxRelay:
         sweep_batch: int | None = None,
         sweep_interval: float = 0.5,
         scan_limit: int | None = None,
+        scan_interval: float = 2.0,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -132,6 +143,9 @@ class OutboxRelay:
         self.published = db[PUBLISHED_COLLECTION]
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leases = Leases(db[LEASES_COLLECTION], owner=self.owner, duration=self.lease)
+        self.scan_interval = scan_interval
+        self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
+        self._scanned_at = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -140,13 +154,31 @@ class OutboxRelay:
         self._swept_at = float("-inf")
         self._stale = 0  # published-but-not-yet-swept documents the last scan read past
 
+    @contextlib.contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        """Adds the time spent in ``step`` to ``outbox_relay_seconds``."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            OUTBOX_RELAY_SECONDS.labels(self.service, step).inc(time.perf_counter() - began)
+
     def start(self) -> None:
         if self._task is None:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
-    def kick(self) -> None:
-        """Publish soon: call right after a write that added outbox entries."""
+    def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
+        """Publish soon: call right after a write that added outbox entries.
+
+        Naming the document (``collection``, ``doc_id``) lets the next cycle read it by
+        ``_id`` instead of finding it with the pending scan, which reads the whole
+        collection on FerretDB; the scan still runs at least every ``scan_interval`` for
+        what nobody named (other replicas' writes, a crash between write and kick).
+        """
+        hints = self._hints.get(collection or "")
+        if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
+            hints[doc_id] = None  # beyond _MAX_HINTS the scan finds it
         self._wake.set()
 
     async def stop(self) -> None:
@@ -195,6 +227,22 @@ class OutboxRelay:
         partition = zlib.crc32(f"{collection}|{doc_id!r}".encode()) % self.partitions
         return f"{collection}|{partition}"
 
+    async def _scan(self, candidates: list[tuple[str, Any]]) -> None:
+        """Add to ``candidates`` what the pending scan finds, up to ``batch_size`` in all."""
+        self._stale = 0
+        for name in self.collections:
+            room = self.batch_size - len(candidates)
+            if room <= 0:
+                break
+            with self._timed("scan"):
+                ids, stale = await scan_pending(
+                    self.db[name], self.published, room=room, scan_limit=self.scan_limit
+                )
+            known = {i for n, i in candidates if n == name}
+            candidates += [(name, i) for i in ids if i not in known]
+            self._stale += stale
+        self._sweep_due = self._sweep_due or self._stale > 0
+
     async def claim(self) -> tuple[list[ClaimedDocument], dict[str, int]]:
         """Lease the partitions of up to ``batch_size`` pending documents and read them.
 
@@ -202,26 +250,31 @@ class OutboxRelay:
         not yet published, and the leases (to release).
         """
         candidates: list[tuple[str, Any]] = []
-        self._stale = 0
         for name in self.collections:
-            room = self.batch_size - len(candidates)
-            if room <= 0:
-                break
-            ids, stale = await scan_pending(
-                self.db[name], self.published, room=room, scan_limit=self.scan_limit
-            )
-            candidates += [(name, i) for i in ids]
-            self._stale += stale
-        self._sweep_due = self._sweep_due or self._stale > 0
+            hints = self._hints[name]
+            for doc_id in list(itertools.islice(hints, self.batch_size - len(candidates))):
+                del hints[doc_id]
+                candidates.append((name, doc_id))
+        now = asyncio.get_running_loop().time()
+        if len(candidates) < self.batch_size and (
+            not candidates or now - self._scanned_at >= self.scan_interval
+        ):
+            self._scanned_at = now
+            await self._scan(candidates)
         if not candidates:
             return [], {}
-        held = await self.leases.acquire(self.partition_key(n, i) for n, i in candidates)
+        with self._timed("lease"):
+            held = await self.leases.acquire(self.partition_key(n, i) for n, i in candidates)
+        for name, doc_id in candidates:
+            if self.partition_key(name, doc_id) not in held:
+                self._hints[name][doc_id] = None  # another relay's partition: try again later
         claimed: list[ClaimedDocument] = []
         for name in self.collections:
             mine = [i for n, i in candidates if n == name and self.partition_key(n, i) in held]
             if mine:
                 # Read after the lease is ours: nothing the previous holder recorded is missed.
-                docs = await read_unpublished(self.db[name], self.published, mine)
+                with self._timed("read"):
+                    docs = await read_unpublished(self.db[name], self.published, mine)
                 claimed += [(name, d) for d in docs]
         return claimed, held
 
@@ -234,9 +287,10 @@ class OutboxRelay:
             publish = functools.partial(
                 publish_in_order, service=self.service, drop_unroutable=self.drop_unroutable
             )
-            outcomes = await asyncio.gather(
-                *(publish(self.publisher, doc[OUTBOX_FIELD]) for _, doc in claimed)
-            )
+            with self._timed("publish"):
+                outcomes = await asyncio.gather(
+                    *(publish(self.publisher, doc[OUTBOX_FIELD]) for _, doc in claimed)
+                )
             failure = next((error for _, error in outcomes if error is not None), None)
             for name in self.collections:
                 done = [
@@ -247,7 +301,8 @@ class OutboxRelay:
                 await self._settle(name, done)
         finally:
             # Released only after settling: the next holder reads what is really left.
-            await self.leases.release(held)
+            with self._timed("lease"):
+                await self.leases.release(held)
         if failure is not None:
             raise failure  # the loop backs off and retries what is left
         return len(claimed)
@@ -256,7 +311,8 @@ class OutboxRelay:
         """Record the published entries: one insert; the sweep pulls them later."""
         if not any(entries for _, entries in done):
             return
-        await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
+        with self._timed("record"):
+            await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
         self._sweep_due = True
 
     async def sweep(self, *, tombstones: bool = False) -> int:
@@ -265,18 +321,20 @@ class OutboxRelay:
         Returns how many ``outbox_published`` records it deleted; with ``tombstones`` it
         also deletes tombstones whose outbox is empty.
         """
-        swept, complete = await sweep(
-            self.db,
-            self.collections,
-            self.published,
-            leases=self.leases,
-            partition_key=self.partition_key,
-            locks=self.locks,
-            parallel=self.lock_parallelism,
-            limit=self.sweep_batch,
-            tombstones=tombstones,
-        )
+        with self._timed("sweep"):
+            swept, complete = await sweep(
+                self.db,
+                self.collections,
+                self.published,
+                leases=self.leases,
+                partition_key=self.partition_key,
+                locks=self.locks,
+                parallel=self.lock_parallelism,
+                limit=self.sweep_batch,
+                tombstones=tombstones,
+            )
         self._sweep_due = not complete
+        self._stale = 0
         self._swept_at = asyncio.get_running_loop().time()
         return swept
 

@@ -6,7 +6,7 @@ off the publishing path. For each collection, up to ``limit`` ``outbox_published
 
 1. lease the partitions of their documents (the claim's leases: no relay reads those
    documents for publishing meanwhile, so none sees an entry whose record is already gone);
-2. read the documents with one ``find``;
+2. read the documents, by ``_id`` (:func:`~taskmesh_common.mongo.find_by_ids`);
 3. pull the recorded entries (values as read back, so ``$pullAll`` matches on FerretDB and
    MongoDB alike) and delete a tombstone (``_deleted: true``) once its outbox is empty:
    per document under its producers' lock where ``locks`` are given (FerretDB's updates are
@@ -36,6 +36,7 @@ from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
 from taskmesh_common.events.leases import Leases
 from taskmesh_common.events.published import Document
 from taskmesh_common.locks import DocumentLocks, LockTimeout
+from taskmesh_common.mongo import find_by_ids
 
 __all__ = ["NOTHING_PENDING", "drop_empty_tombstones", "sweep", "sweep_collection"]
 
@@ -107,7 +108,7 @@ async def sweep_collection(
     try:
         mine = [d for d in by_doc if partition_key(name, d) in held]
         fields = {OUTBOX_FIELD: 1, DELETED_FIELD: 1}
-        found = {d["_id"]: d async for d in collection.find({"_id": {"$in": mine}}, fields)}
+        found = await find_by_ids(collection, mine, fields)
         work: Work = []
         for doc_id, doc in found.items():
             ids = set(by_doc[doc_id])

@@ -269,3 +269,28 @@ async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
         await relay.stop()
         await relay.publisher.close()
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
+
+
+async def test_named_documents_go_out_without_a_scan_and_the_scan_still_finds_the_rest(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    relay = relay_for(db, broker, exchange, scan_interval=3600)
+    named, unnamed = task_docs(2)
+    await relay.publisher.start(timeout=10)
+    try:
+        assert await relay.run_once() == 0  # nothing pending: this cycle scanned
+        await db.tasks.insert_many([unnamed, named])
+        relay.kick("tasks", named["_id"])
+        # A document was named: this cycle reads it by _id and skips the (hour-long) scan.
+        assert await relay.run_once() == 1
+        [first] = await spy.collect(1, timeout=5)
+        assert first.message_id == named[OUTBOX_FIELD][0]["id"]
+        # Nobody named the other one: the next cycle, with nothing named, scans and finds it.
+        assert await relay.run_once() == 1
+        messages = await spy.collect(2, timeout=5)
+    finally:
+        await relay.publisher.close()
+    assert [m.message_id for m in messages] == [
+        named[OUTBOX_FIELD][0]["id"],
+        unnamed[OUTBOX_FIELD][0]["id"],
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -82,7 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             locks={"users": locks},
         )
         accounts = Accounts(
-            users=users, refresh_tokens=refresh_tokens, hashing=hashing, on_events=relay.kick
+            users=users,
+            refresh_tokens=refresh_tokens,
+            hashing=hashing,
+            on_events=functools.partial(relay.kick, "users"),
         )
         sessions = Sessions(
             users=users,

@@ -46,9 +46,10 @@ class Accounts:
         users: UserRepository,
         refresh_tokens: RefreshTokenRepository,
         hashing: Hashing,
-        on_events: Callable[[], None] = lambda: None,
+        on_events: Callable[[str], None] = lambda _: None,
     ) -> None:
-        # Called after a write that left events in an outbox (wakes the relay).
+        # Called with the user's id after a write that left events in its outbox: wakes
+        # the outbox relay (`OutboxRelay.kick`).
         self.on_events = on_events
         self.users = users
         self.refresh_tokens = refresh_tokens
@@ -71,7 +72,7 @@ class Accounts:
             password_hash=await self.hashing.hash(password),
         )
         await self.users.add(user, [_registered(user)])
-        self.on_events()
+        self.on_events(user.id)
         return user
 
     async def live_user(self, user_id: str) -> User:
@@ -92,7 +93,7 @@ class Accounts:
         )
         if not await self.users.tombstone(user_id, event, now):
             raise AccountUnavailable("This account no longer exists")
-        self.on_events()
+        self.on_events(user_id)
         # Refresh also checks that the account lives, so a failure here cannot revive it.
         await self.refresh_tokens.revoke_user(user_id)
 
@@ -121,7 +122,7 @@ class Accounts:
                 return current
             updated = await self.users.change(current, changes, events, utcnow())
             if updated is not None:
-                self.on_events()
+                self.on_events(user_id)
                 if updated.disabled:
                     # Refresh is refused at once; access tokens run out within their lifetime.
                     await self.refresh_tokens.revoke_user(user_id)
@@ -144,7 +145,7 @@ class Accounts:
             return
         changes, events = _changes(existing, "admin", False, utcnow())
         if changes and await self.users.change(existing, changes, events, utcnow()):
-            self.on_events()
+            self.on_events(existing.id)
             logger.info("bootstrap admin promoted")
 
 

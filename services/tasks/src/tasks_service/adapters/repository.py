@@ -190,13 +190,14 @@ class TaskRepository:
         self,
         collection: AsyncCollection[Document],
         *,
-        on_write: Callable[[], None] | None = None,
+        on_write: Callable[[str], None] | None = None,
         locks: DocumentLocks | None = None,
     ) -> None:
         self.collection = collection
         self.locks = locks or task_locks(collection.database)
-        # Wakes the outbox relay so events go out now rather than at its next poll.
-        self._on_write = on_write or (lambda: None)
+        # Called with a task's id after a write that added an event to it: wakes the
+        # outbox relay (`OutboxRelay.kick`) so the event goes out now.
+        self._on_write = on_write or (lambda _: None)
 
     @contextlib.asynccontextmanager
     async def _locked(self, task_id: str) -> AsyncIterator[None]:
@@ -222,7 +223,7 @@ class TaskRepository:
             if idempotency_key is None:
                 raise
             return await self._replay(doc["idem"], request_hash), False
-        self._on_write()
+        self._on_write(task.id)
         return task, True
 
     async def _replay(self, idem: str, request_hash: str | None) -> Task:
@@ -270,7 +271,7 @@ class TaskRepository:
             ):
                 raise VersionConflict(task.id)
             await self.collection.update_one({"_id": task.id}, update)
-        self._on_write()
+        self._on_write(task.id)
 
     async def replace(self, before: Task, after: Task, event: EventType) -> Task:
         """Write `after` (version + 1) only if the stored task is still `before`'s version."""

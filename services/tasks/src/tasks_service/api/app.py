@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,7 +73,9 @@ def create_app(
             service=settings.service_name,
             locks={COLLECTION: locks},
         )
-        repository = TaskRepository(db[COLLECTION], on_write=relay.kick, locks=locks)
+        repository = TaskRepository(
+            db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION), locks=locks
+        )
         consumer = build_consumer(broker, settings, db, repository)
         app.state.publisher, app.state.relay, app.state.consumer = publisher, relay, consumer
         app.state.repository = repository
