@@ -21,8 +21,11 @@ __all__ = [
     "counter_by_label",
     "histogram_buckets",
     "histogram_percentile",
+    "mongo_commands",
     "percentile",
-    "wait_for_total",
+    "processed_count",
+    "summaries_total",
+    "wait_for_processed",
 ]
 
 
@@ -147,30 +150,66 @@ def counter_by_label(metrics_text: str, name: str, label: str) -> dict[str, floa
     return out
 
 
-async def wait_for_total(
+_LABEL = re.compile(r'(?P<name>\w+)="(?P<value>[^"]*)"')
+_COMMAND = re.compile(r"^mongo_commands_total\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
+
+
+def mongo_commands(metrics_text: str) -> dict[str, float]:
+    """``mongo_commands_total`` as ``{"<command> <collection>": count}``."""
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        match = _COMMAND.match(line)
+        if match is not None:
+            labels = {m["name"]: m["value"] for m in _LABEL.finditer(match["labels"])}
+            key = f"{labels.get('command', '')} {labels.get('collection', '')}".strip()
+            out[key] = out.get(key, 0.0) + float(match["n"])
+    return out
+
+
+def processed_count(metrics_text: str) -> float:
+    """Messages analytics' consumers applied (``events_consumed_total``, outcome processed)."""
+    return counter_by_label(metrics_text, "events_consumed_total", "outcome").get("processed", 0)
+
+
+async def wait_for_processed(
     analytics_url: str,
-    headers: dict[str, str],
-    expected: int,
     *,
+    since: float,
+    expected: int,
     stall_seconds: float,
     max_seconds: float,
 ) -> tuple[int, float]:
-    """Poll the user's summary until ``total`` reaches ``expected`` (or stops moving).
+    """Poll analytics' metrics until it applied ``expected`` events more than ``since`` (or
+    the count stops moving). One cheap scrape a poll: reading every writer's summary this
+    often would load the service being measured.
 
-    Returns the last total and the monotonic time it was first seen.
+    Returns the count and the monotonic time it was first seen.
     """
     began = time.monotonic()
-    last_total, last_change = -1, began
-    async with httpx.AsyncClient(base_url=analytics_url, headers=headers, timeout=10) as client:
+    last, last_change = -1, began
+    async with httpx.AsyncClient(base_url=analytics_url, timeout=10) as client:
         while True:
-            response = await client.get("/api/v1/analytics/summary")
+            response = await client.get("/metrics")
             response.raise_for_status()
-            total = int(response.json()["total"])
+            count = int(processed_count(response.text) - since)
             now = time.monotonic()
-            if total != last_total:
-                last_total, last_change = total, now
-            if total >= expected:
-                return total, last_change
+            if count != last:
+                last, last_change = count, now
+            if count >= expected:
+                return count, last_change
             if now - last_change > stall_seconds or now - began > max_seconds:
-                return last_total, last_change
+                return last, last_change
             await asyncio.sleep(0.1)
+
+
+async def summaries_total(analytics_url: str, tokens: list[str]) -> int:
+    """The tasks the users' statistics count, summed: what a user would see."""
+    total = 0
+    async with httpx.AsyncClient(base_url=analytics_url, timeout=10) as client:
+        for token in tokens:
+            response = await client.get(
+                "/api/v1/analytics/summary", headers={"Authorization": f"Bearer {token}"}
+            )
+            response.raise_for_status()
+            total += int(response.json()["total"])
+    return total

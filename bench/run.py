@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import tempfile
 import time
@@ -26,7 +27,10 @@ from bench.pipeline import (
     counter_by_label,
     histogram_buckets,
     histogram_percentile,
-    wait_for_total,
+    mongo_commands,
+    processed_count,
+    summaries_total,
+    wait_for_processed,
 )
 from bench.relay_probe import relay_anatomy
 from bench.wrk import WrkResult, combine, lua_script, run_wrk
@@ -54,6 +58,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=60.0,
         help="longest wait for analytics to catch up after the writes",
+    )
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=16,
+        help="users the POSTs are spread over, in turn (analytics keeps statistics per user)",
     )
     parser.add_argument("--relay-documents", type=int, default=200)
     parser.add_argument(
@@ -151,6 +161,22 @@ async def _metrics(url: str) -> str:
         return response.text
 
 
+def _per_event(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], events: int
+) -> dict[str, float]:
+    """Commands per event, by service, command and collection (the larger ones), and in all."""
+    out: dict[str, float] = {}
+    total = 0.0
+    for service, counts in after.items():
+        for key, count in counts.items():
+            n = count - before.get(service, {}).get(key, 0.0)
+            total += n
+            if events and n / events >= 0.05:
+                out[f"{service}: {key}"] = round(n / events, 2)
+    out["all"] = round(total / events, 2) if events else 0.0
+    return dict(sorted(out.items(), key=lambda item: -item[1]))
+
+
 def _cpu(pids: dict[str, int]) -> dict[str, float | None]:
     return {name: stack.cpu_seconds(pid) for name, pid in pids.items()}
 
@@ -176,19 +202,27 @@ async def writes_and_pipeline(
     amqp_url = servers.amqp_url
     mongo_address = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
     urls = running.urls
-    user = stack.new_user(urls["auth"], "writer")
+    _say(f"writes: registering {args.writers} writers")
+    tokens = [stack.new_user(urls["auth"], f"writer{n}").token for n in range(args.writers)]
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
-    before = histogram_buckets(await _metrics(urls["analytics"]))
-    relay_before = counter_by_label(await _metrics(urls["tasks"]), RELAY_SECONDS, "step")
+    analytics_before = await _metrics(urls["analytics"])
+    before = histogram_buckets(analytics_before)
+    processed_before = processed_count(analytics_before)
+    tasks_before = await _metrics(urls["tasks"])
+    relay_before = counter_by_label(tasks_before, RELAY_SECONDS, "step")
+    commands_before = {
+        "tasks": mongo_commands(tasks_before),
+        "analytics": mongo_commands(analytics_before),
+    }
     pids = stack.service_pids(running)
     ferretdb = stack.pid_with_argument(f"--listen-addr={mongo_address}")
     if ferretdb is not None:
         pids["ferretdb"] = ferretdb
     cpu_before = _cpu(pids)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
-    script = lua_script(user.token, method="POST", body=body)
-    _say("writes: POST /api/v1/tasks via gateway")
+    script = lua_script(tokens, method="POST", body=body)
+    _say(f"writes: POST /api/v1/tasks via gateway, {args.writers} users in turn")
     began = time.monotonic()
     result = await run_wrk(
         f"{running.gateway_url}/api/v1/tasks",
@@ -203,23 +237,42 @@ async def writes_and_pipeline(
     spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
     if args.profile:
         spies = _spy(running, ("tasks", "analytics"), 15, args.profile, "drain")
-    total, total_at = await wait_for_total(
-        urls["analytics"], user.headers, created, stall_seconds=20, max_seconds=args.drain_seconds
+    wait = functools.partial(
+        wait_for_processed,
+        urls["analytics"],
+        since=processed_before,
+        stall_seconds=20,
+        max_seconds=args.drain_seconds,
     )
+    total, total_at = await wait(expected=created)
+    # wrk does not count requests still in flight when it stops: the users' statistics
+    # say how many tasks there really are.
+    counted = await summaries_total(urls["analytics"], tokens)
+    if counted > total:
+        total, total_at = await wait(expected=counted)
+        counted = await summaries_total(urls["analytics"], tokens)
     await _finish(spies)
     # The last events may still be in flight to the observer.
     await asyncio.sleep(0.5)
     cpu_after = _cpu(pids)
     ended = time.monotonic()
-    after = histogram_buckets(await _metrics(urls["analytics"]))
-    relay_after = counter_by_label(await _metrics(urls["tasks"]), RELAY_SECONDS, "step")
+    analytics_after = await _metrics(urls["analytics"])
+    tasks_after = await _metrics(urls["tasks"])
+    after = histogram_buckets(analytics_after)
+    relay_after = counter_by_label(tasks_after, RELAY_SECONDS, "step")
+    commands_after = {
+        "tasks": mongo_commands(tasks_after),
+        "analytics": mongo_commands(analytics_after),
+    }
     await observer.stop()
     elapsed = total_at - began
     seen = observer.summary()
     pipeline = {
+        "writers": args.writers,
         "tasks_written": created,
         "applied_by_analytics": total,
-        "all_applied": total >= created,
+        "counted_in_summaries": counted,
+        "all_applied": total >= created and counted >= total,
         "write_seconds": round(writes_done - began, 2),
         "write_to_all_applied_seconds": round(elapsed, 2),
         "catch_up_after_writes_seconds": round(total_at - writes_done, 2),
@@ -237,6 +290,9 @@ async def writes_and_pipeline(
             for step, seconds in sorted(relay_after.items())
         },
         "cpu_cores_busy": _cpu_share(cpu_before, cpu_after, ended - began),
+        # Round trips to the MongoDB-protocol server per task written and applied (POST,
+        # relay and its sweep in tasks; consumer and projections in analytics).
+        "mongo_commands_per_event": _per_event(commands_before, commands_after, total),
     }
     return {"tracing": "on", **result.as_dict()}, pipeline
 

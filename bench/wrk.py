@@ -32,14 +32,27 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string literal here
 
 
-def lua_script(token: str, *, method: str = "GET", body: Any = None) -> str:
+def lua_script(token: str | list[str], *, method: str = "GET", body: Any = None) -> str:
+    """A wrk script sending ``token`` (several: each request the next one, in turn)."""
+    tokens = [token] if isinstance(token, str) else token
     lines = [
         f"wrk.method = {_lua_string(method)}",
-        f'wrk.headers["Authorization"] = {_lua_string("Bearer " + token)}',
+        f'wrk.headers["Authorization"] = {_lua_string("Bearer " + tokens[0])}',
     ]
     if body is not None:
         lines.append('wrk.headers["Content-Type"] = "application/json"')
         lines.append(f"wrk.body = {_lua_string(json.dumps(body))}")
+    if len(tokens) > 1:
+        quoted = ", ".join(_lua_string("Bearer " + t) for t in tokens)
+        lines += [
+            f"local tokens = {{{quoted}}}",
+            "local sent = 0",
+            "request = function()",
+            "  sent = sent + 1",
+            '  wrk.headers["Authorization"] = tokens[(sent % #tokens) + 1]',
+            "  return wrk.format()",
+            "end",
+        ]
     return "\n".join(lines) + _DONE.replace("MARKER", MARKER)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.pipeline import histogram_buckets, histogram_percentile, percentile
+from bench.pipeline import histogram_buckets, histogram_percentile, mongo_commands, percentile
 from bench.report import goals, ratios
 from bench.wrk import MARKER, combine, lua_script, parse_output
 
@@ -41,6 +41,13 @@ def test_lua_script_sends_the_token_and_a_json_body() -> None:
     assert 'wrk.headers["Authorization"] = "Bearer abc"' in script
     assert 'wrk.method = "POST"' in script
     assert r'wrk.body = "{\"title\": \"say \\\"hi\\\"\"}"' in script
+
+
+def test_lua_script_with_several_tokens_takes_them_in_turn() -> None:
+    script = lua_script(["a", "b", "c"], method="POST", body={})
+    assert 'local tokens = {"Bearer a", "Bearer b", "Bearer c"}' in script
+    assert 'wrk.headers["Authorization"] = tokens[(sent % #tokens) + 1]' in script
+    assert "return wrk.format()" in script
 
 
 def _metrics(counts: dict[str, int]) -> str:
@@ -82,3 +89,15 @@ def test_gateway_at_half_of_direct_throughput_misses_the_goal_and_nginx_is_repor
     assert verdicts["gateway/direct >= 0.6 (get_one, tracing off)"] is False
     assert verdicts["gateway adds <= 15 ms p99 (get_one, tracing off)"] is False
     assert verdicts[">= 1000 req/s gateway single GET (tracing off)"] is False
+
+
+def test_mongo_commands_are_keyed_by_command_and_collection() -> None:
+    text = "\n".join(
+        [
+            "# TYPE mongo_commands_total counter",
+            'mongo_commands_total{collection="tasks",command="find"} 3.0',
+            'mongo_commands_total{collection="",command="ping"} 1.0',
+            'mongo_commands_created{collection="tasks",command="find"} 1.7e+09',
+        ]
+    )
+    assert mongo_commands(text) == {"find tasks": 3.0, "ping": 1.0}

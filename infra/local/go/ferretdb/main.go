@@ -15,6 +15,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // profiles on --debug-addr
 	"os"
 	"os/signal"
 	"strings"
@@ -35,7 +37,8 @@ func main() {
 	// Accepted for compatibility with the upstream binary; the embeddable package needs none.
 	flag.String("telemetry", "disable", "ignored: telemetry is always disabled")
 	flag.String("state-dir", "-", "ignored")
-	flag.String("debug-addr", "-", "ignored")
+	debugAddr := flag.String("debug-addr", "-",
+		"serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; - for none")
 	flag.Parse()
 
 	var level slog.Level
@@ -60,6 +63,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("listening", "addr", *listenAddr, "handler", *handler)
+	if *debugAddr != "-" && *debugAddr != "" {
+		go func() {
+			logger.Info("profiler listening", "addr", *debugAddr)
+			if err := http.ListenAndServe(*debugAddr, nil); err != nil {
+				logger.Warn("profiler stopped", "error", err)
+			}
+		}()
+	}
 	if *handler == "sqlite" && *idIndexEvery > 0 {
 		go indexIDs(ctx, dataDir(*sqliteURL), *idIndexEvery, logger)
 	}

@@ -8,13 +8,15 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel
+from prometheus_client import Counter
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 __all__ = [
     "DUPLICATE_KEY",
+    "MONGO_COMMANDS",
     "Document",
     "create_mongo_client",
     "duplicate_positions",
@@ -30,11 +32,36 @@ DUPLICATE_KEY = 11000
 logger = logging.getLogger("taskmesh.mongo")
 
 
+MONGO_COMMANDS = Counter(
+    "mongo_commands_total",
+    "Commands sent to the MongoDB-protocol server, by command and collection",
+    ["command", "collection"],
+)
+
+
+class _CommandCounter(monitoring.CommandListener):
+    """Counts every command (``mongo_commands_total``): how many round trips a request or
+    an event costs, which is what FerretDB's throughput depends on."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        collection = target if isinstance(target, str) else ""
+        MONGO_COMMANDS.labels(event.command_name, collection).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 def create_mongo_client(url: str, *, timeout_seconds: float = 3.0) -> AsyncMongoClient[Document]:
-    """A client whose every wait is bounded, so an absent server is a fast error, not a hang."""
+    """A client whose every wait is bounded, so an absent server is a fast error, not a hang;
+    its commands are counted in ``mongo_commands_total``."""
     ms = int(timeout_seconds * 1000)
     return AsyncMongoClient(
         url,
+        event_listeners=[_CommandCounter()],
         serverSelectionTimeoutMS=ms,
         connectTimeoutMS=ms,
         socketTimeoutMS=max(ms * 3, 10_000),

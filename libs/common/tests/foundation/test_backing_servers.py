@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -88,6 +89,22 @@ async def test_find_by_ids_returns_the_documents_that_exist_by_id(
         "t0": {"_id": "t0", "n": 0},
     }
     assert await find_by_ids(db.things, []) == {}
+
+
+async def test_every_command_is_counted_by_command_and_collection(
+    mongo: AsyncMongoClient[Document], db: AsyncDatabase[Document]
+) -> None:
+    def count(command: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "mongo_commands_total", {"command": command, "collection": "things"}
+        )
+        return value or 0.0
+
+    finds, inserts = count("find"), count("insert")
+    await db.things.insert_one({"_id": "a"})
+    await db.things.find_one({"_id": "a"})
+    await db.things.find_one({"_id": "b"})
+    assert (count("find") - finds, count("insert") - inserts) == (2, 1)
 
 
 async def test_readiness_fails_fast_naming_an_absent_server(

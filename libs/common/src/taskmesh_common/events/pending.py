@@ -7,7 +7,7 @@ the sweep has not pulled yet included; these helpers skip the published ones (se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ async def scan_pending(
     *,
     room: int,
     scan_limit: int,
+    known: Container[Any] = (),
 ) -> tuple[list[Any], int]:
     """Ids of up to ``room`` documents with unpublished entries, read page by page.
 
@@ -41,7 +42,7 @@ async def scan_pending(
 
     async def check() -> None:
         nonlocal stale
-        fresh, skipped = await only_unpublished(published, page)
+        fresh, skipped = await only_unpublished(published, page, known)
         found.extend(d["_id"] for d in fresh)
         stale += skipped
         page.clear()
@@ -64,14 +65,17 @@ async def scan_pending(
 
 
 async def read_unpublished(
-    collection: AsyncCollection[Document], published: AsyncCollection[Document], ids: list[Any]
+    collection: AsyncCollection[Document],
+    published: AsyncCollection[Document],
+    ids: list[Any],
+    known: Container[Any] = (),
 ) -> list[Document]:
     """The documents ``ids`` (``_id``, ``_outbox``; read by ``_id``, see
     :func:`~taskmesh_common.mongo.find_by_ids`), outboxes cut to what is not yet published;
     documents with nothing left are left out."""
     found = await find_by_ids(collection, ids, {OUTBOX_FIELD: 1})
     docs = [doc for doc in found.values() if doc.get(OUTBOX_FIELD)]
-    return (await only_unpublished(published, docs))[0]
+    return (await only_unpublished(published, docs, known))[0]
 
 
 async def oldest_unpublished(
@@ -79,13 +83,14 @@ async def oldest_unpublished(
     published: AsyncCollection[Document],
     *,
     limit: int,
+    known: Container[Any] = (),
 ) -> tuple[int, datetime | None]:
     """Unpublished entries and the oldest one's time (from up to ``limit`` documents each)."""
     count, oldest = 0, None
     fields = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
     for collection in collections:
         docs = [d async for d in collection.find(PENDING, fields, limit=limit)]
-        for doc in (await only_unpublished(published, docs))[0]:
+        for doc in (await only_unpublished(published, docs, known))[0]:
             for entry in doc[OUTBOX_FIELD]:
                 count += 1
                 try:

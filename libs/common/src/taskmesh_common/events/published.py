@@ -11,16 +11,24 @@ then deletes their records. See :mod:`.relay` for the whole design.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import DeleteOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
-from taskmesh_common.mongo import insert_new
+from taskmesh_common.mongo import find_by_ids, insert_new
 
-__all__ = ["PUBLISHED_COLLECTION", "Document", "only_unpublished", "published_among", "record"]
+__all__ = [
+    "PUBLISHED_COLLECTION",
+    "Document",
+    "forget",
+    "only_unpublished",
+    "published_among",
+    "record",
+]
 
 PUBLISHED_COLLECTION = "outbox_published"
 
@@ -44,24 +52,34 @@ async def record(
     await insert_new(published, records)
 
 
-async def published_among(published: AsyncCollection[Document], ids: Iterable[Any]) -> set[Any]:
-    """Those of the event ``ids`` recorded as published: one ``find``."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return set()
-    return {r["_id"] async for r in published.find({"_id": {"$in": wanted}}, {"_id": 1})}
+async def published_among(
+    published: AsyncCollection[Document], ids: Iterable[Any], known: Container[Any] = ()
+) -> set[Any]:
+    """Those of the event ``ids`` recorded as published: those in ``known`` (ids this
+    relay recorded itself), the rest looked up by ``_id`` (records pile up while the sweep
+    is behind, and an ``$in`` would read them all on FerretDB)."""
+    wanted = set(ids)
+    mine = {i for i in wanted if i in known}
+    return mine | set(await find_by_ids(published, wanted - mine, {"_id": 1}))
+
+
+async def forget(published: AsyncCollection[Document], ids: Sequence[Any]) -> None:
+    """Delete the records ``ids``: one bulk write of deletes by ``_id`` (see ``published_among``)."""
+    if ids:
+        await published.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
 
 
 async def only_unpublished(
-    published: AsyncCollection[Document], docs: Sequence[Document]
+    published: AsyncCollection[Document], docs: Sequence[Document], known: Container[Any] = ()
 ) -> tuple[list[Document], int]:
-    """``docs`` with their ``_outbox`` cut to the entries not yet published.
+    """``docs`` with their ``_outbox`` cut to the entries not yet published (``known``: ids
+    known to be recorded, see :func:`published_among`).
 
     Documents left with nothing to publish are dropped; returns the rest, and how many
     were dropped (published, waiting for the sweep).
     """
     out = await published_among(
-        published, (e.get("id") for d in docs for e in d.get(OUTBOX_FIELD) or [])
+        published, (e.get("id") for d in docs for e in d.get(OUTBOX_FIELD) or []), known
     )
     kept = []
     for doc in docs:

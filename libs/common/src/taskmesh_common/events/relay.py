@@ -8,7 +8,7 @@ are not atomic). A cycle:
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
    doc_id)``) and, when none were named or every ``scan_interval``, scan for documents with
    a pending entry (entry ids only; the scan reads the whole collection on FerretDB),
-   skipping those whose entries are all recorded as published (one ``$in`` ``find`` on
+   skipping those whose entries are all recorded as published (looked up by ``_id`` in
    ``outbox_published``); lease their partitions, read the leased documents by ``_id``
    (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded;
 2. publish each document's entries in order with publisher confirms, stopping at a
@@ -23,10 +23,12 @@ documents lazily, by the relay's sweep (:mod:`.sweep`), under the same leases an
 ``locks`` are given, each document under its producers' lock; records are deleted only once
 their entries are gone, so an entry is always either in ``outbox_published`` or out of its
 document, and never published again. The sweep has low priority: it runs when a cycle found
-less than a full batch, at most every ``sweep_interval``, unless swept-late documents crowd
-the pending scan (it skips them but still reads them; the sweep keeps outboxes short and
-the scan cheap). Every ``_METRICS_EVERY`` seconds it also takes what dead relays left and
-tombstones left empty.
+nothing to publish, at most every ``sweep_interval``, unless swept-late documents crowd the
+pending scan (it skips them but still reads them) or this relay recorded ``max_unswept``
+entries since its last sweep. A burst of writes is published first and swept after; under
+load that never pauses, the backlog bound makes the sweep keep pace. Entries this relay
+recorded itself are skipped from memory, without asking ``outbox_published``. Every
+``_METRICS_EVERY`` seconds it also takes what dead relays left and tombstones left empty.
 
 Guarantees: an entry exists only if its write happened (it is part of the write); it goes
 out at least once (a relay that dies before recording leaves its leases to expire and
@@ -79,6 +81,7 @@ _MAX_BACKOFF = 5.0
 _METRICS_EVERY = 10.0
 _METRICS_SCAN_LIMIT = 1000
 _MAX_HINTS = 10_000
+_MAX_RECORDED = 50_000
 
 Document = dict[str, Any]
 Entry = Mapping[str, Any]
@@ -104,7 +107,10 @@ class OutboxRelay:
     ``sweep_batch`` (default ``batch_size``) bounds the entries one sweep handles per
     collection, ``sweep_interval`` how often an idle relay sweeps (producers get the locks
     in between), ``scan_limit`` (default 4 x ``batch_size``) how many documents a claim's
-    pending scan reads past published-but-not-yet-swept ones.
+    pending scan reads past published-but-not-yet-swept ones, ``scan_interval`` how often a
+    relay kept busy by named documents (``kick(collection, doc_id)``) still scans,
+    ``max_unswept`` (default 20 x ``batch_size``) how many recorded entries a busy relay
+    leaves in their documents before it sweeps anyway.
     """
 
     def __init__(
@@ -124,7 +130,8 @@ class OutboxRelay:
         sweep_batch: int | None = None,
         sweep_interval: float = 0.5,
         scan_limit: int | None = None,
-        scan_interval: float = 2.0,
+        scan_interval: float = 10.0,
+        max_unswept: int | None = None,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -144,6 +151,7 @@ class OutboxRelay:
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leases = Leases(db[LEASES_COLLECTION], owner=self.owner, duration=self.lease)
         self.scan_interval = scan_interval
+        self.max_unswept = max_unswept or 20 * batch_size
         self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
         self._scanned_at = float("-inf")
         self._wake = asyncio.Event()
@@ -153,6 +161,10 @@ class OutboxRelay:
         self._sweep_due = True  # records of a previous run may be waiting
         self._swept_at = float("-inf")
         self._stale = 0  # published-but-not-yet-swept documents the last scan read past
+        self._unswept = 0  # entries this relay recorded since its sweep last finished
+        # Entry ids this relay recorded as published (the newest _MAX_RECORDED): claims
+        # skip them without asking the database.
+        self._recorded: dict[Any, None] = {}
 
     @contextlib.contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -199,9 +211,10 @@ class OutboxRelay:
                     # No leases while the broker is away: other replicas may still reach it.
                     await self.publisher.start(timeout=min(5.0, self.lease.total_seconds() / 2))
                 claimed = await self.run_once()
-                idle = claimed < self.batch_size and self._sweep_due
                 since = asyncio.get_running_loop().time() - self._swept_at
-                if self._stale >= self.batch_size // 2 or (idle and since >= self.sweep_interval):
+                quiet = claimed == 0 and self._sweep_due and since >= self.sweep_interval
+                crowded = self._stale >= self.batch_size // 2 or self._unswept >= self.max_unswept
+                if quiet or crowded:
                     await self.sweep()
                 await self._housekeeping()
             except Exception as exc:
@@ -236,7 +249,11 @@ class OutboxRelay:
                 break
             with self._timed("scan"):
                 ids, stale = await scan_pending(
-                    self.db[name], self.published, room=room, scan_limit=self.scan_limit
+                    self.db[name],
+                    self.published,
+                    room=room,
+                    scan_limit=self.scan_limit,
+                    known=self._recorded,
                 )
             known = {i for n, i in candidates if n == name}
             candidates += [(name, i) for i in ids if i not in known]
@@ -274,7 +291,9 @@ class OutboxRelay:
             if mine:
                 # Read after the lease is ours: nothing the previous holder recorded is missed.
                 with self._timed("read"):
-                    docs = await read_unpublished(self.db[name], self.published, mine)
+                    docs = await read_unpublished(
+                        self.db[name], self.published, mine, self._recorded
+                    )
                 claimed += [(name, d) for d in docs]
         return claimed, held
 
@@ -313,6 +332,13 @@ class OutboxRelay:
             return
         with self._timed("record"):
             await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
+        for _, entries in done:
+            for entry in entries:
+                self._recorded[entry["id"]] = None
+                self._unswept += 1
+        excess = len(self._recorded) - _MAX_RECORDED
+        for oldest in list(itertools.islice(self._recorded, max(0, excess))):
+            del self._recorded[oldest]
         self._sweep_due = True
 
     async def sweep(self, *, tombstones: bool = False) -> int:
@@ -335,6 +361,7 @@ class OutboxRelay:
             )
         self._sweep_due = not complete
         self._stale = 0
+        self._unswept = 0 if complete else max(0, self._unswept - swept)
         self._swept_at = asyncio.get_running_loop().time()
         return swept
 
@@ -353,4 +380,6 @@ class OutboxRelay:
     async def pending_summary(self) -> tuple[int, datetime | None]:
         """Unpublished entries and the oldest one's time (from up to 1,000 documents each)."""
         collections = [self.db[name] for name in self.collections]
-        return await oldest_unpublished(collections, self.published, limit=_METRICS_SCAN_LIMIT)
+        return await oldest_unpublished(
+            collections, self.published, limit=_METRICS_SCAN_LIMIT, known=self._recorded
+        )

@@ -34,7 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
 from taskmesh_common.events.leases import Leases
-from taskmesh_common.events.published import Document
+from taskmesh_common.events.published import Document, forget
 from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import find_by_ids
 
@@ -120,8 +120,7 @@ async def sweep_collection(
             failed = await _pull_locked(collection, work, locks, parallel=parallel)
         # A document that is gone has nothing left to pull: its records go too.
         done = [r for d in mine if d not in failed for r in by_doc[d]]
-        if done:
-            await published.delete_many({"_id": {"$in": done}})
+        await forget(published, done)
         return len(done), len(done) == records < limit
     finally:
         await leases.release(held)

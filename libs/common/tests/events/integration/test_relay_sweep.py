@@ -177,3 +177,40 @@ async def test_a_lease_is_exclusive_until_released_or_expired(db):
         assert again
         await b.release(again)
     assert await db.leases.count_documents({"key": "k3"}) <= 8
+
+
+async def test_a_busy_relay_publishes_first_and_sweeps_once_its_backlog_bound_is_reached(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    """The sweep waits for a quiet moment (here: an hour) unless the relay recorded
+    `max_unswept` entries since it last swept."""
+    relay = relay_for(db, broker, exchange, sweep_interval=3600, max_unswept=3)
+    relay.start()
+    try:
+        await asyncio.sleep(0.3)  # its first sweep (of an earlier run's records) is done
+        first = task_docs(2)
+        await db.tasks.insert_many(first)
+        for doc in first:
+            relay.kick("tasks", doc["_id"])
+        await spy.collect(2)
+        await asyncio.sleep(0.5)
+        # Published, recorded, and still in their documents: below the bound, not swept.
+        assert await db.tasks.count_documents(PENDING) == 2
+        assert await db[PUBLISHED_COLLECTION].count_documents({}) == 2
+
+        second = task_docs(2)
+        await db.tasks.insert_many(second)
+        for doc in second:
+            relay.kick("tasks", doc["_id"])
+        await spy.collect(4)
+
+        async def swept() -> None:
+            while await db.tasks.count_documents(PENDING):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(swept(), 10)  # four recorded: over the bound, swept
+        assert await db[PUBLISHED_COLLECTION].count_documents({}) == 0
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    assert len(await spy.quiet_for(0.5)) == 4
