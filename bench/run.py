@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from taskmesh_common.events.published import PUBLISHED_COLLECTION
+from taskmesh_common.mongo import create_mongo_client
 from taskmesh_local import RunningServices, ServerSet, start_servers
 
 from bench import report, stack
 from bench.broker import broker_rates
+from bench.paced import paced_posts
 from bench.pipeline import (
     Observer,
     counter_by_label,
@@ -64,6 +67,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=16,
         help="users the POSTs are spread over, in turn (analytics keeps statistics per user)",
+    )
+    parser.add_argument(
+        "--pace-share",
+        type=float,
+        default=0.5,
+        help="the paced pipeline run writes at this share of the rate the wrk writes reached",
     )
     parser.add_argument("--relay-documents", type=int, default=200)
     parser.add_argument(
@@ -196,14 +205,19 @@ def _cpu_share(
 
 
 async def writes_and_pipeline(
-    running: RunningServices, servers: ServerSet, args: argparse.Namespace, work: Path
+    running: RunningServices,
+    servers: ServerSet,
+    args: argparse.Namespace,
+    work: Path,
+    tokens: list[str],
+    *,
+    pace: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """POSTs through the gateway for `seconds`; then wait until analytics counted them all."""
+    """POSTs through the gateway for `seconds` (as fast as wrk gets answers, or `pace` a
+    second); then wait until analytics counted them all."""
     amqp_url = servers.amqp_url
     mongo_address = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
     urls = running.urls
-    _say(f"writes: registering {args.writers} writers")
-    tokens = [stack.new_user(urls["auth"], f"writer{n}").token for n in range(args.writers)]
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
     analytics_before = await _metrics(urls["analytics"])
@@ -220,19 +234,23 @@ async def writes_and_pipeline(
     if ferretdb is not None:
         pids["ferretdb"] = ferretdb
     cpu_before = _cpu(pids)
+    counted_before = await summaries_total(urls["analytics"], tokens)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
-    script = lua_script(tokens, method="POST", body=body)
-    _say(f"writes: POST /api/v1/tasks via gateway, {args.writers} users in turn")
+    url = f"{running.gateway_url}/api/v1/tasks"
     began = time.monotonic()
-    result = await run_wrk(
-        f"{running.gateway_url}/api/v1/tasks",
-        script,
-        work,
-        seconds=args.seconds,
-        connections=args.connections,
-    )
+    if pace is None:
+        _say(f"writes: POST /api/v1/tasks via gateway, {len(tokens)} users in turn")
+        script = lua_script(tokens, method="POST", body=body)
+        result = await run_wrk(
+            url, script, work, seconds=args.seconds, connections=args.connections
+        )
+        writes = {"tracing": "on", **result.as_dict()}
+        created = result.requests - result.status_errors
+    else:
+        _say(f"writes at a steady {pace:.0f}/s for {args.seconds:.0f} s, then the pipeline")
+        writes = await paced_posts(url, tokens, body, rate=pace, seconds=args.seconds)
+        created = writes["requests"] - writes["errors"]
     writes_done = time.monotonic()
-    created = result.requests - result.status_errors
     _say(f"pipeline: waiting for analytics to count {created} tasks")
     spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
     if args.profile:
@@ -247,10 +265,10 @@ async def writes_and_pipeline(
     total, total_at = await wait(expected=created)
     # wrk does not count requests still in flight when it stops: the users' statistics
     # say how many tasks there really are.
-    counted = await summaries_total(urls["analytics"], tokens)
+    counted = await summaries_total(urls["analytics"], tokens) - counted_before
     if counted > total:
         total, total_at = await wait(expected=counted)
-        counted = await summaries_total(urls["analytics"], tokens)
+        counted = await summaries_total(urls["analytics"], tokens) - counted_before
     await _finish(spies)
     # The last events may still be in flight to the observer.
     await asyncio.sleep(0.5)
@@ -268,7 +286,8 @@ async def writes_and_pipeline(
     elapsed = total_at - began
     seen = observer.summary()
     pipeline = {
-        "writers": args.writers,
+        "writers": len(tokens),
+        "offered_writes_per_s": pace,
         "tasks_written": created,
         "applied_by_analytics": total,
         "counted_in_summaries": counted,
@@ -294,7 +313,7 @@ async def writes_and_pipeline(
         # relay and its sweep in tasks; consumer and projections in analytics).
         "mongo_commands_per_event": _per_event(commands_before, commands_after, total),
     }
-    return {"tracing": "on", **result.as_dict()}, pipeline
+    return writes, pipeline
 
 
 def _spy(
@@ -323,6 +342,21 @@ async def _finish(spies: list[asyncio.Task[asyncio.subprocess.Process]]) -> None
         await proc.wait()
 
 
+async def _swept(mongo_url: str, *, max_seconds: float) -> float:
+    """Wait until the tasks service's relay has no published entry left to sweep."""
+    began = time.monotonic()
+    client = create_mongo_client(mongo_url)
+    try:
+        records = client["tasks"][PUBLISHED_COLLECTION]
+        while time.monotonic() - began < max_seconds:
+            if await records.count_documents({}) == 0:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+    return time.monotonic() - began
+
+
 def _rss(running: RunningServices) -> dict[str, float | None]:
     return {name: stack.rss_mb(pid) for name, pid in stack.service_pids(running).items()}
 
@@ -337,7 +371,21 @@ async def _writes_and_after(
 ) -> None:
     """Writes and the pipeline on the traced set, memory at the end, the broker and the
     relay alone."""
-    results["writes"], results["pipeline"] = await writes_and_pipeline(running, servers, args, work)
+    _say(f"writes: registering {args.writers} writers")
+    urls = running.urls
+    tokens = [stack.new_user(urls["auth"], f"writer{n}").token for n in range(args.writers)]
+    results["writes"], results["pipeline"] = await writes_and_pipeline(
+        running, servers, args, work, tokens
+    )
+    # The lag at a pace the pipeline can keep up with: a share of what writes reached above,
+    # once the relay has swept what the burst left (a steady state has no such debt).
+    settled = await _swept(servers.mongo_url, max_seconds=120)
+    _say(f"pipeline: the relay swept the burst's entries in {settled:.1f} s")
+    results["pipeline"]["sweep_after_burst_seconds"] = round(settled, 1)
+    pace = max(10.0, round(results["writes"]["rps"] * args.pace_share))
+    results["paced_writes"], results["pipeline_paced"] = await writes_and_pipeline(
+        running, servers, args, work, tokens, pace=pace
+    )
     for name, mb in _rss(running).items():
         memory[name]["end_mb"] = mb
     _say(f"RabbitMQ alone: {args.broker_messages} messages, twice")

@@ -167,7 +167,8 @@ async def test_analytics_killed_mid_batch_counts_every_event_once(
     suite: Suite, gateway: httpx.AsyncClient
 ) -> None:
     user = await new_user(gateway)
-    count = 200
+    # Enough for several batches: analytics applies up to 100 events of one user per batch.
+    count = 600
     await asyncio.to_thread(suite.stop, "analytics")
     try:
         await create_many(gateway, user, count)

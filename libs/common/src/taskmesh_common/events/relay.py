@@ -6,8 +6,9 @@ partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditio
 are not atomic). A cycle:
 
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
-   doc_id)``) and, when none were named or every ``scan_interval``, scan for documents with
-   a pending entry (entry ids only; the scan reads the whole collection on FerretDB),
+   doc_id)``) and, every ``scan_interval`` or after a ``kick()`` naming nothing, scan for
+   documents with a pending entry (entry ids only; the scan reads the whole collection on
+   FerretDB, so a relay does not poll with it),
    skipping those whose entries are all recorded as published (looked up by ``_id`` in
    ``outbox_published``); lease their partitions, read the leased documents by ``_id``
    (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded;
@@ -92,7 +93,7 @@ class OutboxRelay:
     """Publishes pending outbox entries of ``collections`` in ``db``; see the module docstring.
 
     ``start()`` runs it in the background, ``kick()`` wakes it after a write (otherwise it
-    polls every ``poll_interval``), ``await stop()`` ends it.
+    wakes every ``poll_interval``), ``await stop()`` ends it.
 
     An event the broker returns as unroutable (no queue bound for its type) has nobody to
     go to: with ``drop_unroutable`` (the default) it is counted in
@@ -104,13 +105,16 @@ class OutboxRelay:
     sweep's writes to those collections' documents one per document, each under the lock
     its producers write under, ``lock_parallelism`` at a time: needed on FerretDB, whose
     updates are not atomic (see :mod:`.sweep`). Without, one batched write (MongoDB).
-    ``sweep_batch`` (default ``batch_size``) bounds the entries one sweep handles per
+    ``sweep_batch`` (default ``batch_size`` / 4) bounds the entries one sweep handles per
     collection, ``sweep_interval`` how often an idle relay sweeps (producers get the locks
     in between), ``scan_limit`` (default 4 x ``batch_size``) how many documents a claim's
-    pending scan reads past published-but-not-yet-swept ones, ``scan_interval`` how often a
-    relay kept busy by named documents (``kick(collection, doc_id)``) still scans,
+    pending scan reads past published-but-not-yet-swept ones, ``scan_interval`` how often it
+    scans for pending documents nobody named (another process's writes, a crash between
+    write and kick): the longest such an entry waits,
     ``max_unswept`` (default 20 x ``batch_size``) how many recorded entries a busy relay
-    leaves in their documents before it sweeps anyway.
+    leaves in their documents before it sweeps anyway, ``linger`` how long a relay woken by
+    a kick waits for more writes to publish with the first (each cycle costs a few round
+    trips whatever its size: leases, records).
     """
 
     def __init__(
@@ -130,8 +134,9 @@ class OutboxRelay:
         sweep_batch: int | None = None,
         sweep_interval: float = 0.5,
         scan_limit: int | None = None,
-        scan_interval: float = 10.0,
+        scan_interval: float = 15.0,
         max_unswept: int | None = None,
+        linger: float = 0.02,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -144,7 +149,7 @@ class OutboxRelay:
         self.drop_unroutable = drop_unroutable
         self.locks = dict(locks or {})
         self.lock_parallelism = lock_parallelism
-        self.sweep_batch = sweep_batch or batch_size
+        self.sweep_batch = sweep_batch or max(1, batch_size // 4)
         self.sweep_interval = sweep_interval
         self.scan_limit = scan_limit or 4 * batch_size
         self.published = db[PUBLISHED_COLLECTION]
@@ -152,8 +157,10 @@ class OutboxRelay:
         self.leases = Leases(db[LEASES_COLLECTION], owner=self.owner, duration=self.lease)
         self.scan_interval = scan_interval
         self.max_unswept = max_unswept or 20 * batch_size
+        self.linger = linger
         self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
         self._scanned_at = float("-inf")
+        self._scan_now = True
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -184,13 +191,15 @@ class OutboxRelay:
         """Publish soon: call right after a write that added outbox entries.
 
         Naming the document (``collection``, ``doc_id``) lets the next cycle read it by
-        ``_id`` instead of finding it with the pending scan, which reads the whole
-        collection on FerretDB; the scan still runs at least every ``scan_interval`` for
-        what nobody named (other replicas' writes, a crash between write and kick).
+        ``_id``; without a name the next cycle runs the pending scan, which reads the whole
+        collection on FerretDB. The scan also runs every ``scan_interval`` for what nobody
+        named (another process's writes, a crash between write and kick).
         """
         hints = self._hints.get(collection or "")
         if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
-            hints[doc_id] = None  # beyond _MAX_HINTS the scan finds it
+            hints[doc_id] = None
+        else:
+            self._scan_now = True  # nothing named (or too much): look for it
         self._wake.set()
 
     async def stop(self) -> None:
@@ -234,6 +243,10 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:
             pass
+        else:
+            if self.linger > 0 and not self._stopping.is_set():
+                # Woken by a write: let the writes right behind it join this cycle.
+                await asyncio.sleep(self.linger)
         self._wake.clear()
 
     def partition_key(self, collection: str, doc_id: Any) -> str:
@@ -258,6 +271,8 @@ class OutboxRelay:
             known = {i for n, i in candidates if n == name}
             candidates += [(name, i) for i in ids if i not in known]
             self._stale += stale
+            if len(ids) >= room:
+                self._scan_now = True  # a backlog: the next cycle scans again
         self._sweep_due = self._sweep_due or self._stale > 0
 
     async def claim(self) -> tuple[list[ClaimedDocument], dict[str, int]]:
@@ -274,9 +289,9 @@ class OutboxRelay:
                 candidates.append((name, doc_id))
         now = asyncio.get_running_loop().time()
         if len(candidates) < self.batch_size and (
-            not candidates or now - self._scanned_at >= self.scan_interval
+            self._scan_now or now - self._scanned_at >= self.scan_interval
         ):
-            self._scanned_at = now
+            self._scanned_at, self._scan_now = now, False
             await self._scan(candidates)
         if not candidates:
             return [], {}
@@ -361,7 +376,7 @@ class OutboxRelay:
             )
         self._sweep_due = not complete
         self._stale = 0
-        self._unswept = 0 if complete else max(0, self._unswept - swept)
+        self._unswept = max(0, self._unswept - swept)
         self._swept_at = asyncio.get_running_loop().time()
         return swept
 

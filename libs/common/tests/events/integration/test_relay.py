@@ -271,7 +271,7 @@ async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
 
 
-async def test_named_documents_go_out_without_a_scan_and_the_scan_still_finds_the_rest(
+async def test_named_documents_go_out_without_a_scan_and_a_scan_finds_the_rest(
     broker, db, exchange, spy, task_docs, relay_for
 ):
     relay = relay_for(db, broker, exchange, scan_interval=3600)
@@ -285,7 +285,10 @@ async def test_named_documents_go_out_without_a_scan_and_the_scan_still_finds_th
         assert await relay.run_once() == 1
         [first] = await spy.collect(1, timeout=5)
         assert first.message_id == named[OUTBOX_FIELD][0]["id"]
-        # Nobody named the other one: the next cycle, with nothing named, scans and finds it.
+        # Nobody named the other one: it waits for the (hour-long) scan interval...
+        assert await relay.run_once() == 0
+        # ...or for a kick that names nothing, after which the next cycle scans.
+        relay.kick()
         assert await relay.run_once() == 1
         messages = await spy.collect(2, timeout=5)
     finally:

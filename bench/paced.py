@@ -1,0 +1,77 @@
+"""Writes at a fixed pace (open loop), for the pipeline's lag at a load it can sustain.
+
+wrk sends the next request when the last one answered (closed loop): it measures how fast
+writes can go, and a pipeline behind writes at full speed only shows how its backlog grows.
+Here request ``i`` leaves at ``start + i / rate`` whatever the earlier ones are doing, so
+the server meets the same offered load however it fares, and latency includes queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bench.pipeline import percentile
+
+__all__ = ["paced_posts"]
+
+
+async def paced_posts(
+    url: str,
+    tokens: list[str],
+    body: dict[str, Any],
+    *,
+    rate: float,
+    seconds: float,
+    max_in_flight: int = 256,
+) -> dict[str, Any]:
+    """POST ``body`` to ``url`` ``rate`` times a second for ``seconds``, the users'
+    ``tokens`` in turn; at most ``max_in_flight`` at once (later ones wait their turn)."""
+    count = max(1, round(rate * seconds))
+    latencies: list[float] = []
+    errors = 0
+    slots = asyncio.Semaphore(max_in_flight)
+    loop = asyncio.get_running_loop()
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=64)
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            async with slots:
+                sent = time.perf_counter()
+                try:
+                    headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+                    response = await client.post(url, json=body, headers=headers)
+                    failed = response.status_code >= 400
+                except httpx.HTTPError:
+                    failed = True
+                latencies.append(time.perf_counter() - sent)
+                errors += failed
+
+        start = loop.time()
+        pending = []
+        for i in range(count):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*pending)
+        elapsed = loop.time() - start
+
+    def ms(q: float) -> float | None:
+        value = percentile(latencies, q)
+        return None if value is None else round(value * 1000, 1)
+
+    return {
+        "offered_rps": rate,
+        "requests": count,
+        "seconds": round(elapsed, 2),
+        "rps": round(count / elapsed, 1) if elapsed > 0 else None,
+        "p50_ms": ms(50),
+        "p99_ms": ms(99),
+        "errors": errors,
+    }
