@@ -9,6 +9,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "mongo_commands",
     "percentile",
     "processed_count",
+    "samples",
     "summaries_total",
     "wait_for_processed",
 ]
@@ -94,22 +96,26 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-_BUCKET = re.compile(r"^events_consume_lag_seconds_bucket\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
-_LE = re.compile(r'le="(?P<le>[^"]+)"')
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
+_LABEL = re.compile(r'(?P<name>\w+)="(?P<value>[^"]*)"')
+
+
+def samples(metrics_text: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """The labels and value of each sample of ``name`` in Prometheus' text format."""
+    for line in metrics_text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is not None and match["name"] == name:
+            labels = {m["name"]: m["value"] for m in _LABEL.finditer(match["labels"])}
+            yield labels, float(match["n"])
 
 
 def histogram_buckets(metrics_text: str) -> dict[float, float]:
     """Cumulative counts per upper bound of ``events_consume_lag_seconds``, all queues summed."""
     buckets: dict[float, float] = {}
-    for line in metrics_text.splitlines():
-        match = _BUCKET.match(line)
-        if not match:
-            continue
-        le_match = _LE.search(match["labels"])
-        if le_match is None:
-            continue
-        bound = float("inf") if le_match["le"] == "+Inf" else float(le_match["le"])
-        buckets[bound] = buckets.get(bound, 0.0) + float(match["n"])
+    for labels, n in samples(metrics_text, "events_consume_lag_seconds_bucket"):
+        if "le" in labels:
+            bound = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + n
     return buckets
 
 
@@ -137,32 +143,19 @@ def histogram_percentile(
 
 def counter_by_label(metrics_text: str, name: str, label: str) -> dict[str, float]:
     """A counter's values summed by one label, e.g. ``outbox_relay_seconds_total`` by step."""
-    pattern = re.compile(rf"^{re.escape(name)}\{{(?P<labels>[^}}]*)\}}\s+(?P<n>\S+)$")
-    wanted = re.compile(rf'{re.escape(label)}="(?P<value>[^"]*)"')
     out: dict[str, float] = {}
-    for line in metrics_text.splitlines():
-        match = pattern.match(line)
-        if match is None:
-            continue
-        value = wanted.search(match["labels"])
-        if value is not None:
-            out[value["value"]] = out.get(value["value"], 0.0) + float(match["n"])
+    for labels, n in samples(metrics_text, name):
+        if label in labels:
+            out[labels[label]] = out.get(labels[label], 0.0) + n
     return out
-
-
-_LABEL = re.compile(r'(?P<name>\w+)="(?P<value>[^"]*)"')
-_COMMAND = re.compile(r"^mongo_commands_total\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
 
 
 def mongo_commands(metrics_text: str) -> dict[str, float]:
     """``mongo_commands_total`` as ``{"<command> <collection>": count}``."""
     out: dict[str, float] = {}
-    for line in metrics_text.splitlines():
-        match = _COMMAND.match(line)
-        if match is not None:
-            labels = {m["name"]: m["value"] for m in _LABEL.finditer(match["labels"])}
-            key = f"{labels.get('command', '')} {labels.get('collection', '')}".strip()
-            out[key] = out.get(key, 0.0) + float(match["n"])
+    for labels, n in samples(metrics_text, "mongo_commands_total"):
+        key = f"{labels.get('command', '')} {labels.get('collection', '')}".strip()
+        out[key] = out.get(key, 0.0) + n
     return out
 
 

@@ -101,3 +101,18 @@ def test_mongo_commands_are_keyed_by_command_and_collection() -> None:
         ]
     )
     assert mongo_commands(text) == {"find tasks": 3.0, "ping": 1.0}
+
+
+def test_counter_by_label_sums_each_value_of_one_label() -> None:
+    text = "\n".join(
+        [
+            'outbox_relay_seconds_total{service="tasks",step="read"} 1.5',
+            'outbox_relay_seconds_total{service="auth",step="read"} 0.5',
+            'outbox_relay_seconds_total{service="tasks",step="sweep"} 2.0',
+            'outbox_relay_seconds_created{service="tasks",step="read"} 1.7e+09',
+        ]
+    )
+    assert counter_by_label(text, "outbox_relay_seconds_total", "step") == {
+        "read": 2.0,
+        "sweep": 2.0,
+    }
