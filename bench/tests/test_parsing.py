@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.pipeline import histogram_buckets, histogram_percentile, mongo_commands, percentile
+from bench.pipeline import (
+    counter_by_label,
+    histogram_buckets,
+    histogram_percentile,
+    mongo_commands,
+    percentile,
+)
 from bench.report import goals, ratios
 from bench.wrk import MARKER, combine, lua_script, parse_output
 
