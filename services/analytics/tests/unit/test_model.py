@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from analytics_service.adapters.store import decode_entry, encode_entry
 from analytics_service.domain.model import (
     TaskRemoval,
     TaskSnapshot,
@@ -98,3 +99,34 @@ def test_a_stats_entry_keeps_what_the_summary_and_timeline_need() -> None:
     }
     tombstone = fact_from_removal(TaskRemoval("t1", "u1", 3, done_at))
     assert stats_entry(tombstone) == {"v": 3, "x": True, "at": done_at}
+
+
+def test_stored_entries_come_back_as_they_were_made_to_the_millisecond() -> None:
+    done = stats_entry(
+        fact_from_snapshot(
+            make_snapshot(
+                version=3,
+                status="done",
+                due_date=CREATED + timedelta(days=2, microseconds=1500),
+                updated_at=CREATED + timedelta(hours=5),
+                completed_at=CREATED + timedelta(hours=5),
+            )
+        )
+    )
+    open_task = stats_entry(fact_from_snapshot(make_snapshot(version=1)))
+    gone = stats_entry(fact_from_removal(TaskRemoval("t1", "u1", 4, CREATED + timedelta(days=1))))
+    for entry in (done, open_task, gone):
+        stored = encode_entry(entry)
+        assert isinstance(stored, str)
+        back = decode_entry(stored)
+        expected = dict(entry)
+        if expected.get("due") is not None:
+            # BSON keeps milliseconds, and so does the stored entry.
+            expected["due"] = expected["due"].replace(microsecond=1000)
+        assert back == expected
+    assert decode_entry(encode_entry(done))["cs"] == done["cs"] == 5 * 3600.0
+
+
+def test_entries_stored_as_documents_by_earlier_versions_still_read() -> None:
+    entry = stats_entry(fact_from_snapshot(make_snapshot()))
+    assert decode_entry(entry) == entry
