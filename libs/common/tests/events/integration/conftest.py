@@ -147,14 +147,23 @@ def publish_raw(broker: BrokerConnection, exchange: str) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def task_docs(make_task_created: Callable[..., dict[str, Any]]) -> Callable[[int], list[Any]]:
-    """Tasks written the way the tasks service writes them: the event inside the insert."""
+def task_docs(make_task_created: Callable[..., dict[str, Any]]) -> Callable[..., list[Any]]:
+    """Tasks written the way the tasks service writes them: the event inside the insert.
 
-    def make(count: int) -> list[dict[str, Any]]:
+    ``task_docs(count, updated=n)``: the first ``n`` also hold a second event, a
+    ``task.updated`` at version 2, after their ``task.created``.
+    """
+
+    def make(count: int, *, updated: int = 0) -> list[dict[str, Any]]:
         docs = []
-        for _ in range(count):
+        for n in range(count):
             entry = make_task_created()
-            docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: [entry]})
+            outbox = [entry]
+            if n < updated:
+                second = make_task_created(task_id=entry["subject"], version=2)
+                second["type"] = "task.updated"
+                outbox.append(second)
+            docs.append({"_id": entry["subject"], "title": "t", OUTBOX_FIELD: outbox})
         return docs
 
     return make
