@@ -268,8 +268,8 @@ class OutboxRelay:
                     scan_limit=self.scan_limit,
                     known=self._recorded,
                 )
-            known = {i for n, i in candidates if n == name}
-            candidates += [(name, i) for i in ids if i not in known]
+            named = {i for n, i in candidates if n == name}
+            candidates += [(name, i) for i in ids if i not in named]
             self._stale += stale
             if len(ids) >= room:
                 self._scan_now = True  # a backlog: the next cycle scans again
