@@ -29,7 +29,8 @@ OUTBOX_RELAY_SECONDS = Counter(
     "outbox_relay_seconds",
     "Time the outbox relay spent, by step: scan (finding pending documents), lease "
     "(taking and giving back partitions), read (the documents, under the lease), publish "
-    "(with confirms), record, sweep",
+    "(with confirms), record, sweep; background (its pass beside the publishing loop: "
+    "finding what nobody named, the pending gauges, empty tombstones)",
     ["service", "step"],
 )
 EVENTS_PUBLISHED = Counter(

@@ -17,7 +17,7 @@ from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.published import Document, only_unpublished
 from taskmesh_common.mongo import find_by_ids
 
-__all__ = ["PENDING", "oldest_unpublished", "read_unpublished", "scan_pending"]
+__all__ = ["PENDING", "oldest_entry", "pending_entries", "read_unpublished", "scan_pending"]
 
 PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 _ENTRY_IDS = {f"{OUTBOX_FIELD}.id": 1}
@@ -78,25 +78,31 @@ async def read_unpublished(
     return (await only_unpublished(published, docs, known))[0]
 
 
-async def oldest_unpublished(
-    collections: Sequence[AsyncCollection[Document]],
+async def pending_entries(
+    collection: AsyncCollection[Document],
     published: AsyncCollection[Document],
     *,
     limit: int,
     known: Container[Any] = (),
-) -> tuple[int, datetime | None]:
-    """Unpublished entries and the oldest one's time (from up to ``limit`` documents each)."""
-    count, oldest = 0, None
+) -> tuple[list[Document], int]:
+    """Up to ``limit`` documents with a pending entry (``_id``, ``_outbox.id``,
+    ``_outbox.time``), outboxes cut to what is not yet published; returns those with
+    something left, and how many were all published (the sweep's backlog)."""
     fields = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
-    for collection in collections:
-        docs = [d async for d in collection.find(PENDING, fields, limit=limit)]
-        for doc in (await only_unpublished(published, docs, known))[0]:
-            for entry in doc[OUTBOX_FIELD]:
-                count += 1
-                try:
-                    when = datetime.fromisoformat(str(entry["time"]))
-                except (KeyError, ValueError):
-                    continue
-                if oldest is None or when < oldest:
-                    oldest = when
+    docs = [d async for d in collection.find(PENDING, fields, limit=limit)]
+    return await only_unpublished(published, docs, known)
+
+
+def oldest_entry(docs: Sequence[Document]) -> tuple[int, datetime | None]:
+    """How many entries ``docs`` hold, and the oldest one's time."""
+    count, oldest = 0, None
+    for doc in docs:
+        for entry in doc.get(OUTBOX_FIELD) or []:
+            count += 1
+            try:
+                when = datetime.fromisoformat(str(entry["time"]))
+            except (KeyError, ValueError):
+                continue
+            if oldest is None or when < oldest:
+                oldest = when
     return count, oldest

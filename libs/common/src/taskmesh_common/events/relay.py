@@ -6,12 +6,12 @@ partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditio
 are not atomic). A cycle:
 
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
-   doc_id)``) and, every ``scan_interval`` or after a ``kick()`` naming nothing, scan for
-   documents with a pending entry (entry ids only; the scan reads the whole collection on
-   FerretDB, so a relay does not poll with it),
-   skipping those whose entries are all recorded as published (looked up by ``_id`` in
-   ``outbox_published``); lease their partitions, read the leased documents by ``_id``
-   (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded;
+   doc_id)``) and, after a ``kick()`` naming nothing (or while a scan keeps finding a
+   backlog), scan for documents with a pending entry (entry ids only; the scan reads the
+   whole collection on FerretDB, so a relay does not poll with it), skipping those whose
+   entries are all recorded as published (looked up by ``_id`` in ``outbox_published``);
+   lease their partitions, read the leased documents by ``_id`` (``_id``, ``_outbox``) and
+   cut each outbox to the entries not yet recorded;
 2. publish each document's entries in order with publisher confirms, stopping at a
    document's first failure (its later entries wait, so per-document order holds);
 3. record the confirmed entries with one ``insert_many(ordered=False)`` in
@@ -27,9 +27,17 @@ document, and never published again. The sweep has low priority: it runs when a 
 nothing to publish, at most every ``sweep_interval``, unless swept-late documents crowd the
 pending scan (it skips them but still reads them) or this relay recorded ``max_unswept``
 entries since its last sweep. A burst of writes is published first and swept after; under
-load that never pauses, the backlog bound makes the sweep keep pace. Entries this relay
-recorded itself are skipped from memory, without asking ``outbox_published``. Every
-``_METRICS_EVERY`` seconds it also takes what dead relays left and tombstones left empty.
+load that never pauses, the backlog bound makes the sweep keep pace. A sweep that is not
+forced goes ``_SWEEP_SLICE`` documents at a time and stops as soon as a write is waiting.
+Entries this relay recorded itself are skipped from memory, without asking
+``outbox_published``.
+
+Beside the publishing loop, every ``scan_interval``, a background pass (:meth:`maintain`)
+reads the pending documents once: it names those nobody named (another process's writes,
+a crash between write and kick) for the next cycle, sets the ``outbox_pending`` gauges and
+deletes tombstones a crash left empty. It only reads and takes document locks (no leases),
+so it never holds the publishing loop up: those full-collection reads, run inside the loop,
+were the pipeline's lag tail (seconds at a steady 60 writes/s, docs/performance.md).
 
 Guarantees: an entry exists only if its write happened (it is part of the write); it goes
 out at least once (a relay that dies before recording leaves its leases to expire and
@@ -64,13 +72,14 @@ from taskmesh_common.events.metrics import (
 )
 from taskmesh_common.events.pending import (
     PENDING,
-    oldest_unpublished,
+    oldest_entry,
+    pending_entries,
     read_unpublished,
     scan_pending,
 )
 from taskmesh_common.events.published import PUBLISHED_COLLECTION, record
 from taskmesh_common.events.publisher import EventPublisher, publish_in_order
-from taskmesh_common.events.sweep import sweep
+from taskmesh_common.events.sweep import drop_empty_tombstones, sweep
 from taskmesh_common.locks import DocumentLocks
 
 __all__ = ["LEASES_COLLECTION", "PENDING", "ClaimedDocument", "OutboxRelay"]
@@ -79,9 +88,9 @@ logger = logging.getLogger("taskmesh.events.relay")
 
 LEASES_COLLECTION = "outbox_leases"
 _MAX_BACKOFF = 5.0
-_METRICS_EVERY = 10.0
-_METRICS_SCAN_LIMIT = 1000
 _MAX_HINTS = 10_000
+# Documents a sweep that yields to writes takes at once (~0.1 s on FerretDB under load).
+_SWEEP_SLICE = 16
 _MAX_RECORDED = 50_000
 
 Document = dict[str, Any]
@@ -92,8 +101,8 @@ ClaimedDocument = tuple[str, Document]  # (collection, document as read under th
 class OutboxRelay:
     """Publishes pending outbox entries of ``collections`` in ``db``; see the module docstring.
 
-    ``start()`` runs it in the background, ``kick()`` wakes it after a write (otherwise it
-    wakes every ``poll_interval``), ``await stop()`` ends it.
+    ``start()`` runs it (and its background pass) in the background, ``kick()`` wakes it
+    after a write (otherwise it wakes every ``poll_interval``), ``await stop()`` ends it.
 
     An event the broker returns as unroutable (no queue bound for its type) has nobody to
     go to: with ``drop_unroutable`` (the default) it is counted in
@@ -108,9 +117,10 @@ class OutboxRelay:
     ``sweep_batch`` (default ``batch_size`` / 4) bounds the entries one sweep handles per
     collection, ``sweep_interval`` how often an idle relay sweeps (producers get the locks
     in between), ``scan_limit`` (default 4 x ``batch_size``) how many documents a claim's
-    pending scan reads past published-but-not-yet-swept ones, ``scan_interval`` how often it
-    scans for pending documents nobody named (another process's writes, a crash between
-    write and kick): the longest such an entry waits,
+    pending scan reads past published-but-not-yet-swept ones (and the background pass reads
+    at most), ``scan_interval`` how often the background pass looks for pending documents
+    nobody named (another process's writes, a crash between write and kick): the longest
+    such an entry waits (a relay driven by ``run_once()`` alone scans in its cycle instead),
     ``max_unswept`` (default 20 x ``batch_size``) how many recorded entries a busy relay
     leaves in their documents before it sweeps anyway, ``linger`` how long a relay woken by
     a kick waits for more writes to publish with the first (each cycle costs a few round
@@ -164,7 +174,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._metrics_at = float("-inf")
+        self._maintainer: asyncio.Task[None] | None = None
         self._sweep_due = True  # records of a previous run may be waiting
         self._swept_at = float("-inf")
         self._stale = 0  # published-but-not-yet-swept documents the last scan read past
@@ -186,14 +196,17 @@ class OutboxRelay:
         if self._task is None:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+            self._maintainer = asyncio.create_task(
+                self._maintain(), name=f"outbox-relay-{self.service}-maintain"
+            )
 
     def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
         """Publish soon: call right after a write that added outbox entries.
 
         Naming the document (``collection``, ``doc_id``) lets the next cycle read it by
         ``_id``; without a name the next cycle runs the pending scan, which reads the whole
-        collection on FerretDB. The scan also runs every ``scan_interval`` for what nobody
-        named (another process's writes, a crash between write and kick).
+        collection on FerretDB. The background pass also finds, every ``scan_interval``,
+        what nobody named (another process's writes, a crash between write and kick).
         """
         hints = self._hints.get(collection or "")
         if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
@@ -206,11 +219,13 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
         task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, timeout=self.publisher.confirm_timeout + 5)
-            except TimeoutError:
-                pass  # wait_for cancelled it; its leases expire
+        maintainer, self._maintainer = self._maintainer, None
+        for running in (task, maintainer):
+            if running is not None:
+                try:
+                    await asyncio.wait_for(running, timeout=self.publisher.confirm_timeout + 5)
+                except TimeoutError:
+                    pass  # wait_for cancelled it; its leases expire
 
     async def _run(self) -> None:
         delay = 0.2
@@ -224,8 +239,7 @@ class OutboxRelay:
                 quiet = claimed == 0 and self._sweep_due and since >= self.sweep_interval
                 crowded = self._stale >= self.batch_size // 2 or self._unswept >= self.max_unswept
                 if quiet or crowded:
-                    await self.sweep()
-                await self._housekeeping()
+                    await self.sweep(yielding=not crowded)
             except Exception as exc:
                 logger.warning(
                     "outbox relay cycle failed, backing off",
@@ -288,9 +302,8 @@ class OutboxRelay:
                 del hints[doc_id]
                 candidates.append((name, doc_id))
         now = asyncio.get_running_loop().time()
-        if len(candidates) < self.batch_size and (
-            self._scan_now or now - self._scanned_at >= self.scan_interval
-        ):
+        periodic = self._maintainer is None and now - self._scanned_at >= self.scan_interval
+        if len(candidates) < self.batch_size and (self._scan_now or periodic):
             self._scanned_at, self._scan_now = now, False
             await self._scan(candidates)
         if not candidates:
@@ -356,45 +369,80 @@ class OutboxRelay:
             del self._recorded[oldest]
         self._sweep_due = True
 
-    async def sweep(self, *, tombstones: bool = False) -> int:
-        """Pull published entries from their documents (see :mod:`.sweep`).
+    async def sweep(self, *, tombstones: bool = False, yielding: bool = False) -> int:
+        """Pull up to ``sweep_batch`` published entries from their documents (see
+        :mod:`.sweep`); ``yielding``: ``_SWEEP_SLICE`` at a time, stopping early once a
+        write is waiting to be published.
 
         Returns how many ``outbox_published`` records it deleted; with ``tombstones`` it
         also deletes tombstones whose outbox is empty.
         """
+        swept, left, complete = 0, self.sweep_batch, True
         with self._timed("sweep"):
-            swept, complete = await sweep(
-                self.db,
-                self.collections,
-                self.published,
-                leases=self.leases,
-                partition_key=self.partition_key,
-                locks=self.locks,
-                parallel=self.lock_parallelism,
-                limit=self.sweep_batch,
-                tombstones=tombstones,
-            )
+            while left > 0:
+                limit = min(left, _SWEEP_SLICE) if yielding else left
+                n, complete = await sweep(
+                    self.db,
+                    self.collections,
+                    self.published,
+                    leases=self.leases,
+                    partition_key=self.partition_key,
+                    locks=self.locks,
+                    parallel=self.lock_parallelism,
+                    limit=limit,
+                    tombstones=tombstones,
+                )
+                swept, left, tombstones = swept + n, left - limit, False
+                if complete or (yielding and self._writes_waiting()):
+                    break
         self._sweep_due = not complete
         self._stale = 0
         self._unswept = max(0, self._unswept - swept)
         self._swept_at = asyncio.get_running_loop().time()
         return swept
 
-    async def _housekeeping(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._metrics_at < _METRICS_EVERY:
-            return
-        self._metrics_at = loop.time()
-        # What relays that died left behind, and tombstones a crash left empty.
-        await self.sweep(tombstones=True)
-        pending, oldest = await self.pending_summary()
-        OUTBOX_PENDING.labels(self.service).set(pending)
+    def _writes_waiting(self) -> bool:
+        return self._wake.is_set() or any(self._hints.values())
+
+    async def _maintain(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.maintain()
+            except Exception as exc:
+                logger.warning(
+                    "outbox relay background pass failed",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.scan_interval)
+
+    async def maintain(self) -> int:
+        """The background pass (see the module docstring); returns how many pending
+        documents it named for the next cycle."""
+        named, count, oldest, stale = 0, 0, None, 0
+        with self._timed("background"):
+            for name in self.collections:
+                docs, skipped = await pending_entries(
+                    self.db[name], self.published, limit=self.scan_limit, known=self._recorded
+                )
+                hints = self._hints[name]
+                for doc in docs:
+                    if len(hints) < _MAX_HINTS:
+                        hints[doc["_id"]] = None
+                if docs and len(docs) + skipped >= self.scan_limit:
+                    self._scan_now = True  # maybe more than it read: the cycles scan on
+                n, first = oldest_entry(docs)
+                named, count, stale = named + len(docs), count + n, stale + skipped
+                if first is not None and (oldest is None or first < oldest):
+                    oldest = first
+                await drop_empty_tombstones(
+                    self.db[name], self.locks.get(name), limit=self.sweep_batch
+                )
+        self._stale = stale
+        self._sweep_due = self._sweep_due or stale > 0
+        OUTBOX_PENDING.labels(self.service).set(count)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         OUTBOX_OLDEST_AGE.labels(self.service).set(max(0.0, age))
-
-    async def pending_summary(self) -> tuple[int, datetime | None]:
-        """Unpublished entries and the oldest one's time (from up to 1,000 documents each)."""
-        collections = [self.db[name] for name in self.collections]
-        return await oldest_unpublished(
-            collections, self.published, limit=_METRICS_SCAN_LIMIT, known=self._recorded
-        )
+        if named:
+            self._wake.set()
+        return named

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from prometheus_client import REGISTRY
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import (
     DELETED_FIELD,
@@ -260,6 +261,49 @@ async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
         [doc] = task_docs(1)
         await db.tasks.insert_one(doc)
         relay.kick()
+        [message] = await spy.collect(1, timeout=5)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
+
+
+def pending_gauge() -> float | None:
+    return REGISTRY.get_sample_value("outbox_pending", {"service": "test"})
+
+
+async def test_the_background_pass_names_what_nobody_named_and_counts_it(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    relay = relay_for(db, broker, exchange, scan_interval=3600)
+    await relay.publisher.start(timeout=10)
+    try:
+        assert await relay.run_once() == 0  # the first cycle scans: nothing pending
+        docs = task_docs(3)
+        await db.tasks.insert_many(docs)  # written by someone who did not kick this relay
+        assert await relay.run_once() == 0  # cycles do not scan on their own
+        assert await relay.maintain() == 3
+        assert pending_gauge() == 3
+        assert await relay.run_once() == 3  # named by the pass: read by _id
+        messages = await spy.collect(3, timeout=5)
+        assert await relay.maintain() == 0
+        assert pending_gauge() == 0
+    finally:
+        await relay.publisher.close()
+    assert {m.message_id for m in messages} == {d[OUTBOX_FIELD][0]["id"] for d in docs}
+
+
+async def test_a_started_relay_finds_unnamed_writes_beside_its_publishing_loop(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    # Its cycles never scan (poll and scan every hour would otherwise mean an hour's wait):
+    # the background pass, every 0.2 s here, names the document for the next cycle.
+    relay = relay_for(db, broker, exchange, poll_interval=3600, scan_interval=0.2)
+    relay.start()
+    try:
+        await asyncio.sleep(0.5)
+        [doc] = task_docs(1)
+        await db.tasks.insert_one(doc)  # no kick
         [message] = await spy.collect(1, timeout=5)
     finally:
         await relay.stop()

@@ -27,7 +27,7 @@ PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 def without_sweep(relay: OutboxRelay) -> OutboxRelay:
     """A relay that records what it published but never pulls it from the documents."""
 
-    async def no_sweep(*, tombstones: bool = False) -> int:
+    async def no_sweep(*, tombstones: bool = False, yielding: bool = False) -> int:
         return 0
 
     relay.sweep = no_sweep  # type: ignore[method-assign]
@@ -206,3 +206,26 @@ async def test_a_busy_relay_publishes_first_and_sweeps_once_its_backlog_bound_is
         await relay.stop()
         await relay.publisher.close()
     assert len(await spy.quiet_for(0.5)) == 4
+
+
+async def test_a_sweep_that_yields_to_writes_stops_after_one_slice_once_a_write_waits(
+    broker, db, exchange, task_docs, relay_for
+):
+    """The sweep the relay runs in a quiet moment takes 16 documents at a time and gives
+    the loop back to publishing as soon as a write is waiting; a forced one does not."""
+    relay = relay_for(db, broker, exchange, sweep_batch=40)
+    await relay.publisher.start(timeout=10)
+    try:
+        await db.tasks.insert_many(task_docs(40))
+        assert await relay.run_once() == 40
+        assert await relay.sweep(yielding=True) == 40  # nothing waiting: slice after slice
+
+        await db.tasks.insert_many(task_docs(40))
+        assert await relay.run_once() == 40
+        relay.kick("tasks", "written-meanwhile")
+        assert await relay.sweep(yielding=True) == 16
+        assert await db[PUBLISHED_COLLECTION].count_documents({}) == 24
+        assert await relay.sweep() == 24
+        assert await db.tasks.count_documents(PENDING) == 0
+    finally:
+        await relay.publisher.close()
