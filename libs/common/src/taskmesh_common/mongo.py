@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter
-from pymongo import AsyncMongoClient, IndexModel, monitoring
+from pymongo import AsyncMongoClient, DeleteOne, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -19,6 +19,7 @@ __all__ = [
     "MONGO_COMMANDS",
     "Document",
     "create_mongo_client",
+    "delete_by_ids",
     "duplicate_positions",
     "ensure_indexes",
     "ensure_indexes_forever",
@@ -55,12 +56,16 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
-def create_mongo_client(url: str, *, timeout_seconds: float = 3.0) -> AsyncMongoClient[Document]:
+def create_mongo_client(
+    url: str, *, timeout_seconds: float = 3.0, max_pool_size: int = 100
+) -> AsyncMongoClient[Document]:
     """A client whose every wait is bounded, so an absent server is a fast error, not a hang;
-    its commands are counted in ``mongo_commands_total``."""
+    its commands are counted in ``mongo_commands_total``. ``max_pool_size``: commands in
+    flight at once (services pass ``mongo_max_pool_size``)."""
     ms = int(timeout_seconds * 1000)
     return AsyncMongoClient(
         url,
+        maxPoolSize=max_pool_size,
         event_listeners=[_CommandCounter()],
         serverSelectionTimeoutMS=ms,
         connectTimeoutMS=ms,
@@ -171,3 +176,15 @@ async def find_by_ids(
 
     found = await asyncio.gather(*(one(doc_id) for doc_id in wanted))
     return {doc_id: doc for doc_id, doc in zip(wanted, found, strict=True) if doc is not None}
+
+
+async def delete_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any]) -> None:
+    """Delete the documents with these ``_id`` s: one bulk write of ``DeleteOne({_id})``.
+
+    Not one ``delete_many({_id: {$in: ids}})``: on FerretDB 1.24 (SQLite) that reads the
+    whole collection (see :func:`find_by_ids`) while it holds the database's one write lock,
+    and every other writer meanwhile sleeps in SQLite's busy handler.
+    """
+    wanted = list(dict.fromkeys(ids))
+    if wanted:
+        await collection.bulk_write([DeleteOne({"_id": i}) for i in wanted], ordered=False)

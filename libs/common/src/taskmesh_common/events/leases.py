@@ -12,8 +12,8 @@ lease expired and someone took ``g + 1`` already); the next taker then inserts `
 Taking and releasing are one ``insert_many(ordered=False)`` for all keys of a batch (a
 refused duplicate is reported per document), ~0.08 ms a key on FerretDB, where an update
 costs ~10 ms. The winner of a generation deletes generations four and more behind (one
-``delete_many``), so the collection stays a few documents per key. Only a key's latest
-generation counts: a lease is held while it is neither released nor expired.
+bulk write of deletes by ``_id``), so the collection stays a few documents per key. Only a
+key's latest generation counts: a lease is held while it is neither released nor expired.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from taskmesh_common.mongo import insert_new
+from taskmesh_common.mongo import delete_by_ids, insert_new
 
 __all__ = ["Leases"]
 
@@ -70,8 +70,7 @@ class Leases:
         stale = [
             _lease_id(k, g) for k, gen in held.items() for g in range(max(1, gen - 8), gen - 3)
         ]
-        if stale:
-            await self.collection.delete_many({"_id": {"$in": stale}})
+        await delete_by_ids(self.collection, stale)
         return held
 
     def _generation(self, key: str, gen: int, now: datetime, *, released: bool) -> dict[str, Any]:

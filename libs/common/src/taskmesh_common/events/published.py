@@ -15,11 +15,10 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import DeleteOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
-from taskmesh_common.mongo import find_by_ids, insert_new
+from taskmesh_common.mongo import delete_by_ids, find_by_ids, insert_new
 
 __all__ = [
     "PUBLISHED_COLLECTION",
@@ -65,8 +64,7 @@ async def published_among(
 
 async def forget(published: AsyncCollection[Document], ids: Sequence[Any]) -> None:
     """Delete the records ``ids``: one bulk write of deletes by ``_id`` (see ``published_among``)."""
-    if ids:
-        await published.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
+    await delete_by_ids(published, ids)
 
 
 async def only_unpublished(

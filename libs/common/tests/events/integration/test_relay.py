@@ -311,6 +311,38 @@ async def test_a_started_relay_finds_unnamed_writes_beside_its_publishing_loop(
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
 
 
+async def test_a_busy_relay_keeps_its_partitions_for_the_next_cycle_then_gives_them_back(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    # One document a cycle, and one partition: the second waits while the first goes out.
+    relay = relay_for(
+        db, broker, exchange, batch_size=1, partitions=1, scan_interval=3600, lease_hold=3600
+    )
+    other = relay_for(db, broker, exchange, partitions=1)
+    key = relay.partition_key("tasks", "any")
+    await relay.publisher.start(timeout=10)
+    try:
+        assert await relay.run_once() == 0  # the first cycle scans: nothing pending
+        first, second = task_docs(2)
+        await db.tasks.insert_many([first, second])
+        relay.kick("tasks", first["_id"])
+        relay.kick("tasks", second["_id"])
+        assert await relay.run_once() == 1
+        generations = await db.outbox_leases.count_documents({"key": key})
+        assert await other.leases.acquire([key]) == {}  # kept: still this relay's
+        assert await relay.run_once() == 1
+        # Not taken again, and given back once nothing waits.
+        assert await db.outbox_leases.count_documents({"key": key}) == generations + 1
+        assert await other.leases.acquire([key]) != {}
+        messages = await spy.collect(2, timeout=5)
+    finally:
+        await relay.publisher.close()
+    assert [m.message_id for m in messages] == [
+        first[OUTBOX_FIELD][0]["id"],
+        second[OUTBOX_FIELD][0]["id"],
+    ]
+
+
 async def test_named_documents_go_out_without_a_scan_and_a_scan_finds_the_rest(
     broker, db, exchange, spy, task_docs, relay_for
 ):
