@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PLACEHOLDER_SECRETS", "ServiceSettings"]
@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
     mongo_db: str = ""
     mongo_db_prefix: str = ""
     mongo_timeout_seconds: float = 3.0
+    # Commands a service has in flight at once (PyMongo's maxPoolSize; the rest queue in
+    # the client). FerretDB on SQLite has one writer per database and concurrent writers
+    # wait in SQLite's busy handler, by sleeping: fewer connections make those waits
+    # shorter but let one bulk read hold everything else up (docs/performance.md).
+    mongo_max_pool_size: int = Field(default=100, ge=1)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "taskmesh:"

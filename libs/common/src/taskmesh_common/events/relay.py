@@ -37,8 +37,8 @@ Entries this relay recorded itself are skipped from memory, without asking
 
 Beside the publishing loop, every ``scan_interval``, a background pass (:meth:`maintain`)
 reads the pending documents once: it names those nobody named (another process's writes,
-a crash between write and kick) for the next cycle, sets the ``outbox_pending`` gauges and
-deletes tombstones a crash left empty. It only reads and takes document locks (no leases),
+a crash between write and kick) for the next cycle and sets the ``outbox_pending`` gauges;
+every ``_TOMBSTONES_EVERY`` passes it also deletes tombstones a crash left empty. It only reads and takes document locks (no leases),
 so it never holds the publishing loop up: those full-collection reads, run inside the loop,
 were the pipeline's lag tail (seconds at a steady 60 writes/s, docs/performance.md).
 
@@ -94,6 +94,8 @@ _MAX_BACKOFF = 5.0
 _MAX_HINTS = 10_000
 # Documents a sweep that yields to writes takes at once (~0.1 s on FerretDB under load).
 _SWEEP_SLICE = 16
+# Empty tombstones are a crash's leftovers: looked for (a full read) every fourth pass.
+_TOMBSTONES_EVERY = 4
 _MAX_RECORDED = 50_000
 
 Document = dict[str, Any]
@@ -184,6 +186,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
+        self._passes = 0
         self._sweep_due = True  # records of a previous run may be waiting
         self._swept_at = float("-inf")
         self._stale = 0  # published-but-not-yet-swept documents the last scan read past
@@ -471,9 +474,11 @@ class OutboxRelay:
                 named, count, stale = named + len(docs), count + n, stale + skipped
                 if first is not None and (oldest is None or first < oldest):
                     oldest = first
-                await drop_empty_tombstones(
-                    self.db[name], self.locks.get(name), limit=self.sweep_batch
-                )
+                if self._passes % _TOMBSTONES_EVERY == 0:
+                    await drop_empty_tombstones(
+                        self.db[name], self.locks.get(name), limit=self.sweep_batch
+                    )
+        self._passes += 1
         self._stale = stale
         self._sweep_due = self._sweep_due or stale > 0
         OUTBOX_PENDING.labels(self.service).set(count)

@@ -50,7 +50,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = create_mongo_client(
-            settings.mongo_url, timeout_seconds=settings.mongo_timeout_seconds
+            settings.mongo_url,
+            timeout_seconds=settings.mongo_timeout_seconds,
+            max_pool_size=settings.mongo_max_pool_size,
         )
         db = mongo[settings.mongo_db]
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
