@@ -56,17 +56,51 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
+class _WriteGatedClient(AsyncMongoClient[Document]):
+    """A client that sends at most ``max_writes`` writes at a time; reads are not held.
+
+    Every write of PyMongo (insert, update, delete, bulk, find-and-modify) goes through
+    ``_retryable_write``, before it takes a connection: writes beyond the limit wait here, in
+    order, instead of in SQLite's busy handler, which sleeps (see ``create_mongo_client``).
+    """
+
+    def __init__(self, *args: Any, max_writes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_slots = asyncio.Semaphore(max_writes)
+
+    async def _retryable_write(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._write_slots:
+            return await super()._retryable_write(*args, **kwargs)
+
+
 def create_mongo_client(
-    url: str, *, timeout_seconds: float = 3.0, max_pool_size: int = 100
+    url: str,
+    *,
+    timeout_seconds: float = 3.0,
+    max_pool_size: int = 100,
+    max_writes: int = 0,
+    event_listeners: Sequence[monitoring.CommandListener] = (),
 ) -> AsyncMongoClient[Document]:
     """A client whose every wait is bounded, so an absent server is a fast error, not a hang;
     its commands are counted in ``mongo_commands_total``. ``max_pool_size``: commands in
-    flight at once (services pass ``mongo_max_pool_size``)."""
+    flight at once; ``max_writes`` (0: no limit): writes in flight at once (services pass
+    ``mongo_max_pool_size`` and ``mongo_max_writes``); ``event_listeners``: more PyMongo
+    command listeners (tests, diagnostics).
+
+    FerretDB on SQLite has one writer per database; a writer that finds it taken waits in
+    SQLite's busy handler, which sleeps and retries, so under concurrent writes some wait
+    hundreds of milliseconds for nothing (docs/performance.md).
+    """
     ms = int(timeout_seconds * 1000)
-    return AsyncMongoClient(
+    cls: type[AsyncMongoClient[Document]] = AsyncMongoClient
+    extra: dict[str, Any] = {}
+    if max_writes > 0:
+        cls, extra = _WriteGatedClient, {"max_writes": max_writes}
+    return cls(
         url,
+        **extra,
         maxPoolSize=max_pool_size,
-        event_listeners=[_CommandCounter()],
+        event_listeners=[_CommandCounter(), *event_listeners],
         serverSelectionTimeoutMS=ms,
         connectTimeoutMS=ms,
         socketTimeoutMS=max(ms * 3, 10_000),

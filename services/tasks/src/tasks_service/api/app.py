@@ -53,6 +53,7 @@ def create_app(
             settings.mongo_url,
             timeout_seconds=settings.mongo_timeout_seconds,
             max_pool_size=settings.mongo_max_pool_size,
+            max_writes=settings.mongo_max_writes,
         )
         db = mongo[settings.mongo_db]
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
