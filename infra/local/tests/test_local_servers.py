@@ -99,6 +99,7 @@ def test_jaeger_query_api_answers(servers: ServerSet) -> None:
 def test_env_names_every_server(servers: ServerSet) -> None:
     env = servers.env()
     assert env["TASKMESH_MONGO_URL"] == servers.mongo_url
+    assert env["TASKMESH_MONGO_MAX_WRITES"] == "1"  # FerretDB: one writer per service
     assert env["TASKMESH_AMQP_URL"].startswith("amqp://guest:guest@127.0.0.1:")
     assert env["TASKMESH_REDIS_URL"].startswith("redis://127.0.0.1:")
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://127.0.0.1:")
@@ -119,7 +120,12 @@ def test_cli_writes_an_env_file_and_stops_from_another_process(tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": src}
     subprocess.run([*command, "start", "--dir", str(folder)], env=env, check=True, timeout=120)
     lines = dict(line.split("=", 1) for line in (folder / "env").read_text().splitlines() if line)
-    assert set(lines) == {"TASKMESH_MONGO_URL", "TASKMESH_AMQP_URL", "TASKMESH_REDIS_URL"}
+    assert set(lines) == {
+        "TASKMESH_MONGO_URL",
+        "TASKMESH_MONGO_MAX_WRITES",
+        "TASKMESH_AMQP_URL",
+        "TASKMESH_REDIS_URL",
+    }
     client = redis.Redis.from_url(lines["TASKMESH_REDIS_URL"])
     try:
         assert client.ping() is True

@@ -50,6 +50,8 @@ class ServerSet:
         """``TASKMESH_*`` (and, with Jaeger, ``OTEL_*``) variables pointing at these servers."""
         values = {
             "TASKMESH_MONGO_URL": self.mongo_url,
+            # FerretDB's SQLite has one writer: writes queue in each service, not in SQLite.
+            "TASKMESH_MONGO_MAX_WRITES": "1",
             "TASKMESH_AMQP_URL": self.amqp_url,
             "TASKMESH_REDIS_URL": self.redis_url,
         }

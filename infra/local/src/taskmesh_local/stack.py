@@ -67,6 +67,8 @@ class Stack:
         p = self.ports
         defaults = {
             "TASKMESH_MONGO_URL": f"mongodb://127.0.0.1:{p.mongo}",
+            # FerretDB's SQLite has one writer: writes queue in each service, not in SQLite.
+            "TASKMESH_MONGO_MAX_WRITES": "1",
             "TASKMESH_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{p.amqp}/",
             "TASKMESH_REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{p.otlp_http}",
