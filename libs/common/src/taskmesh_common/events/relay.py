@@ -38,9 +38,10 @@ Entries this relay recorded itself are skipped from memory, without asking
 Beside the publishing loop, every ``scan_interval``, a background pass (:meth:`maintain`)
 reads the pending documents once: it names those nobody named (another process's writes,
 a crash between write and kick) for the next cycle and sets the ``outbox_pending`` gauges;
-every ``_TOMBSTONES_EVERY`` passes it also deletes tombstones a crash left empty. It only reads and takes document locks (no leases),
-so it never holds the publishing loop up: those full-collection reads, run inside the loop,
-were the pipeline's lag tail (seconds at a steady 60 writes/s, docs/performance.md).
+every ``_TOMBSTONES_EVERY`` passes it also deletes tombstones a crash left empty. It only
+reads and takes document locks (no leases), so it never holds the publishing loop up:
+those full-collection reads, run inside the loop, were the pipeline's lag tail (seconds at
+a steady 60 writes/s, docs/performance.md).
 
 Guarantees: an entry exists only if its write happened (it is part of the write); it goes
 out at least once (a relay that dies before recording leaves its leases to expire and
