@@ -63,7 +63,7 @@ async def published_among(
 
 
 async def forget(published: AsyncCollection[Document], ids: Sequence[Any]) -> None:
-    """Delete the records ``ids``: one bulk write of deletes by ``_id`` (see ``published_among``)."""
+    """Delete the records ``ids``, by ``_id`` (:func:`~taskmesh_common.mongo.delete_by_ids`)."""
     await delete_by_ids(published, ids)
 
 
