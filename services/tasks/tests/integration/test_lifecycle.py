@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from .conftest import TASKS, User
 
@@ -183,6 +184,24 @@ async def test_same_idempotency_key_returns_the_first_task_instead_of_a_second(
         assert retry.headers["Idempotent-Replayed"] == "true"
     listed = (await client.get(TASKS, headers=user.headers)).json()
     assert [t["id"] for t in listed["items"]] == [first.json()["id"]]
+
+
+async def test_a_burst_of_creates_shares_inserts_and_writes_every_task_once(
+    client: httpx.AsyncClient, make_user: Callable[..., User]
+) -> None:
+    def inserts() -> float:
+        labels = {"command": "insert", "collection": "tasks"}
+        return REGISTRY.get_sample_value("mongo_commands_total", labels) or 0.0
+
+    user = make_user()
+    before = inserts()
+    responses = await asyncio.gather(
+        *(client.post(TASKS, json={"title": f"t{n}"}, headers=user.headers) for n in range(30))
+    )
+    assert [r.status_code for r in responses] == [201] * 30
+    assert inserts() - before < 30  # one insert a task without the batching
+    listed = (await client.get(TASKS, params={"limit": 100}, headers=user.headers)).json()
+    assert sorted(t["id"] for t in listed["items"]) == sorted(r.json()["id"] for r in responses)
 
 
 async def test_idempotency_keys_are_per_user_and_refuse_a_different_body(

@@ -19,10 +19,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from taskmesh_common.batching import GroupCommit
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, outbox_entry
 from taskmesh_common.locks import DocumentLocks, LockTimeout
-from taskmesh_common.mongo import Document
+from taskmesh_common.mongo import DUPLICATE_KEY, Document
 
 from tasks_service.domain.errors import (
     IdempotencyKeyGone,
@@ -183,8 +184,40 @@ def _list_query(flt: TaskFilter) -> Document:
     return query
 
 
+# What inserting one document of a batch came to: written, refused as a duplicate key, or
+# refused for another reason (that document's request fails, not its batch's).
+Inserted = bool | WriteError
+
+
+async def _insert_each(
+    collection: AsyncCollection[Document], docs: list[Document]
+) -> list[Inserted]:
+    """One unordered ``insert_many``, told apart per document (an unordered insert writes
+    every document it does not refuse)."""
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        refused = {int(e["index"]): e for e in exc.details.get("writeErrors") or []}
+        if exc.details.get("writeConcernErrors") or not refused:
+            raise
+        return [
+            True
+            if n not in refused
+            else False
+            if refused[n].get("code") == DUPLICATE_KEY
+            else WriteError(str(refused[n].get("errmsg")), refused[n].get("code"), refused[n])
+            for n in range(len(docs))
+        ]
+    return [True] * len(docs)
+
+
 class TaskRepository:
-    """Tasks of every owner; callers pass the owner so isolation is in every query."""
+    """Tasks of every owner; callers pass the owner so isolation is in every query.
+
+    New tasks that arrive while one is being written are inserted together next
+    (:class:`~taskmesh_common.batching.GroupCommit`): one ``insert_many`` for a burst of
+    creates instead of a round trip, and a turn at FerretDB's one SQLite writer, each.
+    """
 
     def __init__(
         self,
@@ -198,6 +231,13 @@ class TaskRepository:
         # Called with a task's id after a write that added an event to it: wakes the
         # outbox relay (`OutboxRelay.kick`) so the event goes out now.
         self._on_write = on_write or (lambda _: None)
+        self._inserts: GroupCommit[str, Document, Inserted] = GroupCommit(
+            lambda _, docs: _insert_each(self.collection, docs)
+        )
+
+    async def close(self) -> None:
+        """Stop the batches of inserts (their callers get an error)."""
+        await self._inserts.close()
 
     @contextlib.asynccontextmanager
     async def _locked(self, task_id: str) -> AsyncIterator[None]:
@@ -217,11 +257,12 @@ class TaskRepository:
         )
         doc["idem_hash"] = request_hash
         doc[OUTBOX_FIELD] = [_event(EventType.CREATED, task.id, task.event_data(), task.created_at)]
-        try:
-            await self.collection.insert_one(doc)
-        except DuplicateKeyError:
+        inserted = await self._inserts.submit(self.collection.name, doc)
+        if isinstance(inserted, WriteError):
+            raise inserted
+        if not inserted:
             if idempotency_key is None:
-                raise
+                raise DuplicateKeyError(f"task {task.id} exists already", DUPLICATE_KEY)
             return await self._replay(doc["idem"], request_hash), False
         self._on_write(task.id)
         return task, True

@@ -93,6 +93,7 @@ def create_app(
         finally:
             index_task.cancel()
             await consumer.stop()
+            await repository.close()
             await relay.stop()
             await publisher.close()
             if verifier is None:
