@@ -12,18 +12,20 @@ from prometheus_client import Counter
 from pymongo import AsyncMongoClient, DeleteOne, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, WriteError
 
 __all__ = [
     "DUPLICATE_KEY",
     "MONGO_COMMANDS",
     "Document",
+    "Inserted",
     "create_mongo_client",
     "delete_by_ids",
     "duplicate_positions",
     "ensure_indexes",
     "ensure_indexes_forever",
     "find_by_ids",
+    "insert_each",
     "insert_new",
     "mongo_ping",
 ]
@@ -174,16 +176,52 @@ async def insert_new(
     return set()
 
 
+def _refused(exc: BulkWriteError) -> dict[int, Mapping[str, Any]]:
+    """The documents a bulk write refused, by position; ``exc`` again when that is not all
+    it says (a write concern error, or no document named)."""
+    errors = exc.details.get("writeErrors") or []
+    if not errors or exc.details.get("writeConcernErrors"):
+        raise exc
+    return {int(error["index"]): error for error in errors}
+
+
 def duplicate_positions(exc: BulkWriteError) -> set[int]:
     """The positions a bulk write refused as duplicate keys; ``exc`` again for anything else."""
-    errors = exc.details.get("writeErrors") or []
-    if (
-        not errors
-        or exc.details.get("writeConcernErrors")
-        or any(error.get("code") != DUPLICATE_KEY for error in errors)
-    ):
+    refused = _refused(exc)
+    if any(error.get("code") != DUPLICATE_KEY for error in refused.values()):
         raise exc
-    return {int(error["index"]) for error in errors}
+    return set(refused)
+
+
+# What inserting one document of a batch came to: written (True), refused as a duplicate
+# key (False), or refused for another reason.
+Inserted = bool | WriteError
+
+
+async def insert_each(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> list[Inserted]:
+    """Insert ``documents`` with one unordered ``insert_many`` (which writes every document
+    it does not refuse) and tell each one's outcome apart, so one bad document of a batch
+    fails only its own caller. An error that names no document is raised."""
+    if not documents:
+        return []
+    try:
+        await collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as exc:
+        refused = _refused(exc)
+    else:
+        return [True] * len(documents)
+    outcomes: list[Inserted] = []
+    for n in range(len(documents)):
+        error = refused.get(n)
+        if error is None:
+            outcomes.append(True)
+        elif error.get("code") == DUPLICATE_KEY:
+            outcomes.append(False)
+        else:
+            outcomes.append(WriteError(str(error.get("errmsg")), error.get("code"), error))
+    return outcomes
 
 
 async def find_by_ids(

@@ -19,6 +19,7 @@ from taskmesh_common.mongo import (
     delete_by_ids,
     ensure_indexes,
     find_by_ids,
+    insert_each,
     insert_new,
     mongo_ping,
 )
@@ -79,6 +80,18 @@ async def test_insert_new_inserts_what_is_new_and_names_what_existed(
     assert refused == {1, 2}
     assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
     assert await insert_new(db.things, []) == set()
+
+
+async def test_insert_each_tells_written_from_duplicate_per_document(
+    db: AsyncDatabase[Document],
+) -> None:
+    await db.things.insert_one({"_id": "a"})
+    outcomes = await insert_each(
+        db.things, [{"_id": "b"}, {"_id": "a"}, {"_id": "b"}, {"_id": "c"}]
+    )
+    assert outcomes == [True, False, False, True]
+    assert await insert_each(db.things, []) == []
+    assert {d["_id"] async for d in db.things.find({})} == {"a", "b", "c"}
 
 
 async def test_find_by_ids_returns_the_documents_that_exist_by_id(

@@ -19,11 +19,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import DuplicateKeyError, WriteError
 from taskmesh_common.batching import GroupCommit
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, outbox_entry
 from taskmesh_common.locks import DocumentLocks, LockTimeout
-from taskmesh_common.mongo import DUPLICATE_KEY, Document
+from taskmesh_common.mongo import DUPLICATE_KEY, Document, Inserted, insert_each
 
 from tasks_service.domain.errors import (
     IdempotencyKeyGone,
@@ -184,33 +184,6 @@ def _list_query(flt: TaskFilter) -> Document:
     return query
 
 
-# What inserting one document of a batch came to: written, refused as a duplicate key, or
-# refused for another reason (that document's request fails, not its batch's).
-Inserted = bool | WriteError
-
-
-async def _insert_each(
-    collection: AsyncCollection[Document], docs: list[Document]
-) -> list[Inserted]:
-    """One unordered ``insert_many``, told apart per document (an unordered insert writes
-    every document it does not refuse)."""
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        refused = {int(e["index"]): e for e in exc.details.get("writeErrors") or []}
-        if exc.details.get("writeConcernErrors") or not refused:
-            raise
-        return [
-            True
-            if n not in refused
-            else False
-            if refused[n].get("code") == DUPLICATE_KEY
-            else WriteError(str(refused[n].get("errmsg")), refused[n].get("code"), refused[n])
-            for n in range(len(docs))
-        ]
-    return [True] * len(docs)
-
-
 class TaskRepository:
     """Tasks of every owner; callers pass the owner so isolation is in every query.
 
@@ -232,7 +205,7 @@ class TaskRepository:
         # outbox relay (`OutboxRelay.kick`) so the event goes out now.
         self._on_write = on_write or (lambda _: None)
         self._inserts: GroupCommit[str, Document, Inserted] = GroupCommit(
-            lambda _, docs: _insert_each(self.collection, docs)
+            lambda _, docs: insert_each(self.collection, docs)
         )
 
     async def close(self) -> None:
