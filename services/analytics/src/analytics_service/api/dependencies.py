@@ -12,12 +12,12 @@ from analytics_service.adapters.queries import StatisticsReader
 __all__ = ["Cache", "Reader"]
 
 
-def _reader(request: Request) -> StatisticsReader:
+async def _reader(request: Request) -> StatisticsReader:
     reader: StatisticsReader = request.app.state.reader
     return reader
 
 
-def _cache(request: Request) -> SummaryCache | None:
+async def _cache(request: Request) -> SummaryCache | None:
     cache: SummaryCache | None = request.app.state.summary_cache
     return cache
 

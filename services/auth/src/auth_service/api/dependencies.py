@@ -25,17 +25,17 @@ __all__ = [
 ]
 
 
-def _accounts(request: Request) -> Accounts:
+async def _accounts(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
 
-def _sessions(request: Request) -> Sessions:
+async def _sessions(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.sessions
     return sessions
 
 
-def _keys(request: Request) -> KeyStore:
+async def _keys(request: Request) -> KeyStore:
     keys: KeyStore = request.app.state.keys
     return keys
 
@@ -88,4 +88,9 @@ def client_address(request: Request) -> str:
     return _valid_ip(candidate) or peer
 
 
-ClientAddress = Annotated[str, Depends(client_address)]
+async def _client_address(request: Request) -> str:
+    # A plain `def` dependency would run in a worker thread: a thread hop per request.
+    return client_address(request)
+
+
+ClientAddress = Annotated[str, Depends(_client_address)]

@@ -24,7 +24,8 @@ __all__ = [
 ]
 
 
-def get_repository(request: Request) -> TaskRepository:
+async def get_repository(request: Request) -> TaskRepository:
+    # `async def` like every dependency: FastAPI runs a plain `def` one in a worker thread.
     repository: TaskRepository = request.app.state.repository
     return repository
 
