@@ -59,6 +59,8 @@ class ServiceSettings(BaseSettings):
     jwks_cache_seconds: float = 300.0
     jwks_refresh_cooldown_seconds: float = 10.0
     jwt_leeway_seconds: float = 5.0
+    # Tokens that passed, remembered until they expire (0: verify every request afresh).
+    jwt_verified_cache_size: int = 4096
 
     readiness_timeout_seconds: float = 2.0
 

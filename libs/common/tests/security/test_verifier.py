@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
+import jwt
 import pytest
 from taskmesh_common.errors import DependencyUnavailable, NotAuthenticated
 from taskmesh_common.security import TokenVerifier
@@ -22,6 +25,11 @@ def handmade(header: dict[str, Any], claims: dict[str, Any], signature: bytes) -
     head = b64(json.dumps(header).encode())
     body = b64(json.dumps(claims).encode())
     return f"{head}.{body}.{b64(signature)}"
+
+
+def jwt_kid(token: str) -> str:
+    kid: str = jwt.get_unverified_header(token)["kid"]
+    return kid
 
 
 class FakeClock:
@@ -217,3 +225,96 @@ async def test_jwks_keys_of_other_algorithms_or_without_kid_are_ignored() -> Non
         ]
     }
     assert list(parse_jwks(document, ("EdDSA",))) == [tokens.kid]
+
+
+# -- remembered tokens ---------------------------------------------------------------------
+
+
+def count_decodes(verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token the verifier checks in full (signature and claims) lands in the list."""
+    decoded: list[str] = []
+    full = verifier._decode
+
+    def spy(token: str, key: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return full(token, key)
+
+    monkeypatch.setattr(verifier, "_decode", spy)
+    return decoded
+
+
+async def test_a_token_seen_again_is_not_verified_again(
+    tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = tokens.verifier()
+    decoded = count_decodes(verifier, monkeypatch)
+    token = tokens.token("user-1")
+    first = await verifier.verify(token)
+    for _ in range(3):
+        assert await verifier.verify(token) == first
+    assert decoded == [token]
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(tokens: TokenFactory) -> None:
+    verifier = tokens.verifier(leeway=0)
+    expires = tokens.now() + 2
+    token = tokens.token(exp=expires)
+    assert (await verifier.verify(token)).user_id
+    while time.time() < expires:
+        await asyncio.sleep(0.05)
+    assert await rejected(verifier, token) == "token expired"
+
+
+async def test_remembered_tokens_are_checked_afresh_after_a_jwks_reload(
+    tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    verifier = tokens.verifier(cache_seconds=60, clock=clock)
+    decoded = count_decodes(verifier, monkeypatch)
+    token = tokens.token()
+    await verifier.verify(token)
+    clock.now += 61
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert (decoded, tokens.jwks_calls) == ([token, token], 2)
+
+
+async def test_a_token_whose_key_left_the_jwks_is_refused_though_remembered(
+    tokens: TokenFactory,
+) -> None:
+    clock = FakeClock()
+    verifier = tokens.verifier(cache_seconds=60, clock=clock)
+    token = tokens.token()
+    await verifier.verify(token)
+    tokens.rotate()
+    tokens.unpublish(jwt_kid(token))  # auth retired the key that signed it
+    clock.now += 61
+    assert "unknown key" in await rejected(verifier, token)
+
+
+async def test_the_remembered_tokens_are_bounded_and_refusals_never_remembered(
+    tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = tokens.verifier(verified_cache_size=2)
+    decoded = count_decodes(verifier, monkeypatch)
+    first, second, third = (tokens.token() for _ in range(3))
+    for token in (first, second, third, third, second, first):
+        await verifier.verify(token)
+    assert decoded == [first, second, third, first], "the oldest was forgotten"
+
+    head, _body, sig = first.split(".")
+    forged = f"{head}.{b64(json.dumps(tokens.claims(role='admin')).encode())}.{sig}"
+    for _ in range(2):
+        assert "signature" in await rejected(verifier, forged)
+    assert decoded.count(forged) == 2
+
+
+async def test_remembering_can_be_turned_off(
+    tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = tokens.verifier(verified_cache_size=0)
+    decoded = count_decodes(verifier, monkeypatch)
+    token = tokens.token()
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert decoded == [token, token]

@@ -34,6 +34,7 @@ def build_verifier(settings: Settings, keys: KeyStore) -> TokenVerifier:
         # Our own database, not a neighbour over HTTP: an unknown kid (a rotation, maybe by
         # another replica) costs one small indexed query, no more than any other request.
         refresh_cooldown=0.0,
+        verified_cache_size=settings.jwt_verified_cache_size,
     )
 
 

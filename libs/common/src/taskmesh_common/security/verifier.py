@@ -32,6 +32,8 @@ _FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _MAX_TOKEN_LENGTH = 8192
 # With no key at all (auth unreachable so far) retry the source at most this often.
 _EMPTY_RETRY_SECONDS = 1.0
+# Verified tokens remembered per process (a few hundred bytes each, with their claims).
+DEFAULT_VERIFIED_CACHE_SIZE = 4096
 
 
 class TokenVerifier:
@@ -44,6 +46,14 @@ class TokenVerifier:
     :class:`~taskmesh_common.errors.NotAuthenticated` for every bad token, and
     :class:`~taskmesh_common.errors.DependencyUnavailable` only when no key could ever be
     loaded (the token may be fine: the caller should retry, not log in again).
+
+    A client sends the same access token with every request until it expires, so the last
+    `verified_cache_size` tokens that passed are remembered with their principal: a token
+    seen again costs a dictionary lookup instead of an Ed25519 verification and PyJWT's
+    parsing. Only the exact token string hits; it is served while it has not expired (same
+    leeway) and while the key that verified it is still the one the key cache holds for its
+    kid (every JWKS reload makes new key objects, so a reload starts the remembered tokens
+    afresh). Refused tokens are never remembered. `verified_cache_size=0` turns this off.
     """
 
     def __init__(
@@ -57,6 +67,7 @@ class TokenVerifier:
         cache_seconds: float = 300,
         refresh_cooldown: float = 10,
         clock: Callable[[], float] = time.monotonic,
+        verified_cache_size: int = DEFAULT_VERIFIED_CACHE_SIZE,
     ) -> None:
         pinned = tuple(algorithms)
         if not pinned or _FORBIDDEN_ALGORITHMS.intersection(pinned):
@@ -74,6 +85,9 @@ class TokenVerifier:
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
         self.refresh_count = 0
+        self.verified_cache_size = max(0, verified_cache_size)
+        # token -> (kid, the key object that verified it, its principal); oldest first.
+        self._verified: dict[str, tuple[str, jwt.PyJWK, Principal]] = {}
 
     @classmethod
     def from_settings(
@@ -90,6 +104,7 @@ class TokenVerifier:
             leeway=settings.jwt_leeway_seconds,
             cache_seconds=settings.jwks_cache_seconds,
             refresh_cooldown=settings.jwks_refresh_cooldown_seconds,
+            verified_cache_size=settings.jwt_verified_cache_size,
         )
 
     async def aclose(self) -> None:
@@ -183,8 +198,30 @@ class TokenVerifier:
             raise NotAuthenticated("invalid token") from None
         return claims
 
+    def _remembered(self, token: str) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        kid, key, principal = entry
+        # PyJWT refuses once exp <= now - leeway; nbf and iat only ever get further behind.
+        expired = time.time() >= principal.expires_at.timestamp() + self.leeway
+        if expired or self._stale() or self._keys.get(kid) is not key:
+            del self._verified[token]
+            return None
+        return principal
+
+    def _remember(self, token: str, kid: str, key: jwt.PyJWK, principal: Principal) -> None:
+        if not self.verified_cache_size:
+            return
+        self._verified[token] = (kid, key, principal)
+        while len(self._verified) > self.verified_cache_size:
+            del self._verified[next(iter(self._verified))]
+
     async def verify(self, token: str) -> Principal:
         """The principal a valid access token proves; NotAuthenticated otherwise."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         _alg, kid = self._header(token)
         key = await self._key_for(kid)
         claims = self._decode(token, key)
@@ -193,10 +230,12 @@ class TokenVerifier:
             if not isinstance(value, str) or not value:
                 raise NotAuthenticated(f"token's '{name}' claim is not a non-empty string")
         assert isinstance(sub, str) and isinstance(role, str) and isinstance(jti, str)
-        return Principal(
+        principal = Principal(
             user_id=sub,
             role=role,
             token_id=jti,
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
             claims=claims,
         )
+        self._remember(token, kid, key, principal)
+        return principal

@@ -71,6 +71,10 @@ class TokenFactory:
     def publish(self, kid: str) -> None:
         self._unpublished.discard(kid)
 
+    def unpublish(self, kid: str) -> None:
+        """Take a key out of the JWKS, as auth does when it retires one."""
+        self._unpublished.add(kid)
+
     def public_key_pem(self) -> bytes:
         return (
             self._keys[-1]
