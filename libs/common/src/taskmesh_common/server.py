@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
 import uvicorn
 from fastapi import FastAPI
 
 from taskmesh_common.settings import ServiceSettings
 
-__all__ = ["serve"]
+__all__ = ["freeze_after_startup", "serve"]
+
+
+def freeze_after_startup(app: FastAPI) -> None:
+    """Once the lifespan has started, move every object alive into the collector's
+    permanent generation (`gc.freeze`).
+
+    A service holds ~120k long-lived objects (modules, the app, clients) that every full
+    collection walked again: measured on the gateway under load, 54 to 101 ms each, every
+    ~30 s, which is a request's p99 on its own. Frozen, a full collection walks only what
+    requests made since.
+    """
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            gc.collect()
+            gc.freeze()
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests
     (up to `graceful_shutdown_seconds`), run the lifespan's shutdown and close clients."""
+    freeze_after_startup(app)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from taskmesh_common.app import create_service_app
 from taskmesh_common.errors import NotFound, register_problem
 from taskmesh_common.logging import JsonFormatter
+from taskmesh_common.server import freeze_after_startup
 from taskmesh_common.settings import ServiceSettings
 
 
@@ -176,3 +178,16 @@ def test_database_prefix_keeps_whole_suites_apart(monkeypatch: pytest.MonkeyPatc
     assert TasksSettings().mongo_db == "run7_tasks"
     monkeypatch.delenv("TASKMESH_MONGO_DB_PREFIX")
     assert TasksSettings().mongo_db == "tasks"
+
+
+async def test_a_served_app_freezes_what_start_up_left_alive_and_keeps_its_lifespan() -> None:
+    app = make_app({"db": None})
+    freeze_after_startup(app)
+    gc.unfreeze()
+    try:
+        async with client_for(app) as client:
+            assert gc.get_freeze_count() > 10_000, "modules and the app are frozen"
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200 and "db" in ready.json()["checks"]
+    finally:
+        gc.unfreeze()
