@@ -21,9 +21,12 @@ import httpx
 from taskmesh_common.events.published import PUBLISHED_COLLECTION
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_local import RunningServices, ServerSet, start_servers
+from taskmesh_local.install import VEGETA, ensure_binary
 
 from bench import report, stack
 from bench.broker import broker_rates
+from bench.fixed_rate import attack, sustainable_rate
+from bench.fixed_rate import report as vegeta_report
 from bench.paced import paced_posts
 from bench.pipeline import (
     Observer,
@@ -74,6 +77,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.5,
         help="the paced pipeline run writes at this share of the rate the wrk writes reached",
     )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=9.0,
+        help="vegeta time per target and path at a fixed rate (open loop), in the same rounds",
+    )
+    parser.add_argument(
+        "--latency-share",
+        type=float,
+        default=0.5,
+        help="the fixed rate is this share of the slowest path's wrk throughput",
+    )
     parser.add_argument("--relay-documents", type=int, default=200)
     parser.add_argument(
         "--rounds",
@@ -102,10 +117,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def http_pass(
     sets: dict[str, RunningServices], args: argparse.Namespace, work: Path
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Both GETs, straight to tasks, through nginx and through the gateway, for each set
-    (tracing off and on), every target's rounds taken in turn with all the others'."""
+    (tracing off and on), every target's rounds taken in turn with all the others': as fast
+    as wrk gets answers, then at one fixed rate for all (vegeta)."""
+    vegeta = ensure_binary(VEGETA)
     targets: dict[tuple[str, str], str] = {}
+    tokens: dict[str, str] = {}
     scripts: dict[str, str] = {}
     paths: dict[str, dict[str, str]] = {}
     proxies: list[stack.Nginx] = []
@@ -121,6 +139,7 @@ async def http_pass(
                 (tracing, "nginx"): nginx.url,
                 (tracing, "gateway"): running.gateway_url,
             }
+            tokens[tracing] = user.token
             scripts[tracing] = lua_script(user.token)
             paths[tracing] = {
                 "get_one": f"/api/v1/tasks/{tasks[0]['id']}",
@@ -130,7 +149,7 @@ async def http_pass(
         # over minutes): rounds taken in turn (direct, nginx, gateway, tracing off then on,
         # direct...) see the same background, where back-to-back passes would not.
         per_round = max(1, round(args.seconds / args.rounds))
-        rows = []
+        rows, fixed_rows = [], []
         for endpoint in ("get_one", "list_20"):
             runs: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in targets}
             for (tracing, _), base in targets.items():
@@ -157,10 +176,32 @@ async def http_pass(
                 rows.append(
                     {"tracing": tracing, "endpoint": endpoint, "target": target, **combine(results)}
                 )
+            rate = sustainable_rate([r["rps"] for r in rows[-len(runs) :]], args.latency_share)
+            outputs: dict[tuple[str, str], list[Path]] = {key: [] for key in targets}
+            for round_no in range(args.rounds):
+                for (tracing, target), base in targets.items():
+                    _say(
+                        f"tracing {tracing}: {endpoint} via {target} at {rate}/s, round {round_no + 1}"
+                    )
+                    outputs[(tracing, target)].append(
+                        await attack(
+                            vegeta,
+                            base + paths[tracing][endpoint],
+                            tokens[tracing],
+                            rate=rate,
+                            seconds=args.latency_seconds / args.rounds,
+                            output=work / f"vegeta-{tracing}-{target}-{endpoint}-{round_no}.bin",
+                        )
+                    )
+            for (tracing, target), files in outputs.items():
+                result = await vegeta_report(vegeta, files, rate)
+                fixed_rows.append(
+                    {"tracing": tracing, "endpoint": endpoint, "target": target, **result.as_dict()}
+                )
     finally:
         for nginx in proxies:
             nginx.stop()
-    return rows
+    return rows, fixed_rows
 
 
 async def _metrics(url: str) -> str:
@@ -400,6 +441,8 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "config": {
             "seconds": args.seconds,
+            "latency_seconds": args.latency_seconds,
+            "latency_share": args.latency_share,
             "connections": args.connections,
             "wrk_threads": 1,
             "trace_sampling": "parentbased_traceidratio 0.1",
@@ -422,14 +465,16 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for name, mb in _rss(running).items():
                 memory.setdefault(name, {})["idle_mb"] = mb
             if args.only != "pipeline":
-                results["http"] += await http_pass({"off": untraced, "on": running}, args, work)
+                results["http"], results["http_fixed_rate"] = await http_pass(
+                    {"off": untraced, "on": running}, args, work
+                )
                 for name, mb in _rss(untraced).items():
                     memory.setdefault(name, {})["tracing_off_end_mb"] = mb
                 untraced.stop()  # idle from here on; the rest runs on the traced set
             if args.only != "http":
                 await _writes_and_after(running, servers, args, work, results, memory)
     results["memory"] = memory
-    results["ratios"] = report.ratios(results["http"])
+    results["ratios"] = report.ratios(results["http"], results.get("http_fixed_rate", []))
     results["goals"] = report.goals(results)
     return results
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from bench.fixed_rate import parse_report, sustainable_rate
 from bench.pipeline import (
     counter_by_label,
     histogram_buckets,
@@ -86,15 +89,53 @@ def _row(target: str, rps: float, p99: float) -> dict[str, object]:
             "p99_ms": p99, "errors": 0}  # fmt: skip
 
 
+def _fixed(target: str, p50: float, p99: float, errors: int = 0) -> dict[str, object]:
+    return {"tracing": "off", "endpoint": "get_one", "target": target, "offered_rps": 200,
+            "p50_ms": p50, "p99_ms": p99, "errors": errors}  # fmt: skip
+
+
 def test_gateway_at_half_of_direct_throughput_misses_the_goal_and_nginx_is_reported() -> None:
     http = [_row("direct", 1000, 10), _row("nginx", 900, 12), _row("gateway", 500, 40)]
-    (row,) = ratios(http)
+    fixed = [_fixed("direct", 3, 7), _fixed("nginx", 3.5, 8), _fixed("gateway", 6, 30, errors=2)]
+    (row,) = ratios(http, fixed)
     assert row["nginx_over_direct"] == 0.9
     assert row["gateway_added_p99_ms"] == 30
-    verdicts = {goal: met for goal, met, _ in goals({"ratios": [row], "http": http})}
+    assert (row["fixed_rps"], row["gateway_added_p50_fixed_ms"]) == (200, 3)
+    assert (row["gateway_added_p99_fixed_ms"], row["nginx_added_p99_fixed_ms"]) == (23, 1)
+    results = {"ratios": [row], "http": http, "http_fixed_rate": fixed}
+    verdicts = {goal: met for goal, met, _ in goals(results)}
     assert verdicts["gateway/direct >= 0.6 (get_one, tracing off)"] is False
-    assert verdicts["gateway adds <= 15 ms p99 (get_one, tracing off)"] is False
+    assert verdicts["gateway adds <= 15 ms p99 at 200/s (get_one, tracing off)"] is False
+    assert verdicts["no errors at a fixed rate (get_one, off)"] is False
     assert verdicts[">= 1000 req/s gateway single GET (tracing off)"] is False
+
+
+def test_added_latency_is_judged_at_the_fixed_rate_not_at_saturation() -> None:
+    http = [_row("direct", 1000, 10), _row("gateway", 700, 60)]
+    (row,) = ratios(http, [_fixed("direct", 3, 7), _fixed("gateway", 5, 19)])
+    verdicts = {goal: met for goal, met, _ in goals({"ratios": [row], "http": http})}
+    assert verdicts["gateway adds <= 15 ms p99 at 200/s (get_one, tracing off)"] is True
+    assert not any("adds" in goal and "/s" not in goal for goal in verdicts)
+
+
+VEGETA_REPORT = {
+    "latencies": {"total": 9_000_000_000, "mean": 4_500_000, "50th": 3_250_000,
+                  "90th": 5_000_000, "95th": 6_000_000, "99th": 12_345_678, "max": 40_000_000,
+                  "min": 1_000_000},
+    "requests": 1800, "rate": 150.2, "throughput": 149.9, "success": 0.998,
+    "status_codes": {"200": 1796, "0": 3, "503": 1},
+}  # fmt: skip
+
+
+def test_vegeta_report_gives_milliseconds_and_counts_every_non_2xx_as_an_error() -> None:
+    result = parse_report(json.dumps(VEGETA_REPORT), offered_rps=200)
+    assert (result.requests, result.offered_rps, result.errors) == (1800, 200, 4)
+    assert (result.p50_ms, result.p99_ms, result.max_ms) == (3.25, 12.35, 40.0)
+
+
+def test_the_fixed_rate_is_a_share_of_the_slowest_path_in_tens() -> None:
+    assert sustainable_rate([666.0, 661.0, 415.0, 469.0, 459.0, 308.0], 0.5) == 150
+    assert sustainable_rate([15.0, 12.0], 0.5) == 10
 
 
 def test_mongo_commands_are_keyed_by_command_and_collection() -> None:

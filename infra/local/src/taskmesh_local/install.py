@@ -26,6 +26,7 @@ __all__ = [
     "DEBIAN_PACKAGES",
     "FERRETDB",
     "JAEGER",
+    "VEGETA",
     "GoBinary",
     "binary_path",
     "ensure_binary",
@@ -64,6 +65,13 @@ JAEGER = GoBinary(
     name="jaeger",
     module="github.com/jaegertracing/jaeger",
     package="github.com/jaegertracing/jaeger/cmd/jaeger",
+    recipe="plain-1",
+)
+# Not part of the stack: `make bench` builds it for its fixed-rate (open-loop) latency runs.
+VEGETA = GoBinary(
+    name="vegeta",
+    module="github.com/tsenart/vegeta/v12",
+    package="github.com/tsenart/vegeta/v12",
     recipe="plain-1",
 )
 
