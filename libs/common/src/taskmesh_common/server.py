@@ -12,17 +12,23 @@ from fastapi import FastAPI
 
 from taskmesh_common.settings import ServiceSettings
 
-__all__ = ["freeze_after_startup", "serve"]
+__all__ = ["GC_YOUNG_THRESHOLD", "serve", "settle_collector_after_startup"]
+
+# Container objects allocated (net) before a young collection; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 10_000
 
 
-def freeze_after_startup(app: FastAPI) -> None:
+def settle_collector_after_startup(app: FastAPI) -> None:
     """Once the lifespan has started, move every object alive into the collector's
-    permanent generation (`gc.freeze`).
+    permanent generation (`gc.freeze`) and collect the young generation less often.
 
     A service holds ~120k long-lived objects (modules, the app, clients) that every full
     collection walked again: measured on the gateway under load, 54 to 101 ms each, every
     ~30 s, which is a request's p99 on its own. Frozen, a full collection walks only what
-    requests made since.
+    requests made since. And at 700 the requests in flight alone (spans, headers, futures:
+    freed by reference counting soon after) set off a young collection every few requests,
+    promoting what they hold: with tracing on, the gateway at 180 req/s paused 112-249 times
+    per 16 s (75-341 ms in all, up to 22 ms at once); at 10,000, 0-1 times (at most 6 ms).
     """
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 
@@ -31,6 +37,8 @@ def freeze_after_startup(app: FastAPI) -> None:
         async with inner(app_) as state:
             gc.collect()
             gc.freeze()
+            _, older, oldest = gc.get_threshold()
+            gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
             yield state
 
     app.router.lifespan_context = lifespan
@@ -39,7 +47,7 @@ def freeze_after_startup(app: FastAPI) -> None:
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests
     (up to `graceful_shutdown_seconds`), run the lifespan's shutdown and close clients."""
-    freeze_after_startup(app)
+    settle_collector_after_startup(app)
     config = uvicorn.Config(
         app,
         host=settings.host,

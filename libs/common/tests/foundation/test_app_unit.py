@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from taskmesh_common.app import create_service_app
 from taskmesh_common.errors import NotFound, register_problem
 from taskmesh_common.logging import JsonFormatter
-from taskmesh_common.server import freeze_after_startup
+from taskmesh_common.server import GC_YOUNG_THRESHOLD, settle_collector_after_startup
 from taskmesh_common.settings import ServiceSettings
 
 
@@ -182,12 +182,15 @@ def test_database_prefix_keeps_whole_suites_apart(monkeypatch: pytest.MonkeyPatc
 
 async def test_a_served_app_freezes_what_start_up_left_alive_and_keeps_its_lifespan() -> None:
     app = make_app({"db": None})
-    freeze_after_startup(app)
+    settle_collector_after_startup(app)
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         async with client_for(app) as client:
             assert gc.get_freeze_count() > 10_000, "modules and the app are frozen"
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *thresholds[1:])
             ready = await client.get("/readyz")
             assert ready.status_code == 200 and "db" in ready.json()["checks"]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
