@@ -253,6 +253,8 @@ async def test_a_token_seen_again_is_not_verified_again(
     for _ in range(3):
         assert await verifier.verify(token) == first
     assert decoded == [token]
+    with pytest.raises(TypeError):  # one request cannot change what the next one is handed
+        first.claims["role"] = "admin"  # type: ignore[index]
 
 
 async def test_a_remembered_token_is_refused_once_it_expires(tokens: TokenFactory) -> None:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -235,7 +236,8 @@ class TokenVerifier:
             role=role,
             token_id=jti,
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-            claims=claims,
+            # Read-only: a remembered principal is handed to every request with this token.
+            claims=MappingProxyType(claims),
         )
         self._remember(token, kid, key, principal)
         return principal
