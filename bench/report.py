@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["goals", "print_report", "ratios", "write_json"]
+__all__ = ["goals", "kept_up", "print_report", "ratios", "write_json"]
 
 Results = dict[str, Any]
 
@@ -55,6 +55,21 @@ def ratios(
                             row[f"{target}_added_{q}_fixed_ms"] = round(added, 2)
             out.append(row)
     return out
+
+
+def kept_up(paced_writes: dict[str, Any], share: float = 0.95, max_p99_ms: float = 1000.0) -> bool:
+    """The writes held the pace they were offered: answered at >= `share` of it, and without
+    queueing (an open loop sends on regardless, so an overloaded server shows in latency:
+    POST p99 was 3.2 and 4.6 s in two runs that fell behind, 0.38 and 0.43 s in two that did
+    not)."""
+    offered = paced_writes["offered_rps"]
+    p99 = paced_writes.get("p99_ms")
+    return (
+        bool(offered)
+        and (paced_writes.get("rps") or 0.0) >= share * offered
+        and p99 is not None
+        and p99 <= max_p99_ms
+    )
 
 
 def goals(results: Results) -> list[tuple[str, bool, str]]:
@@ -107,11 +122,13 @@ def goals(results: Results) -> list[tuple[str, bool, str]]:
     if paced:
         p99 = paced.get("analytics_lag_p99_s")
         rate = paced.get("offered_writes_per_s") or 0.0
+        # Lag behind writes that fell behind their pace is no steady state: not met.
+        steady = kept_up(results.get("paced_writes") or {"offered_rps": rate})
         checks.append(
             (
                 f"pipeline p99 lag < 2 s (writes paced at {rate:.0f}/s)",
-                p99 is not None and p99 < 2,
-                f"{_fmt(p99, 2)} s",
+                steady and p99 is not None and p99 < 2,
+                f"{_fmt(p99, 2)} s" + ("" if steady else " (the writes fell behind)"),
             )
         )
     for name, mem in (results.get("memory") or {}).items():
@@ -197,6 +214,14 @@ def print_report(results: Results) -> None:
             f"\n== Paced writes (open loop, {paced['offered_rps']:.0f}/s offered) ==\n"
             f"{paced['rps']:.0f} req/s, p50 {_fmt(paced['p50_ms'])} ms, "
             f"p99 {_fmt(paced['p99_ms'])} ms, errors {paced['errors']}"
+        )
+    overloaded = results.get("paced_writes_overloaded")
+    if overloaded:
+        print(
+            f"\n(first paced run at {overloaded['offered_rps']:.0f}/s: the writes fell behind, "
+            f"{overloaded['rps']:.0f} req/s delivered, write -> analytics p99 "
+            f"{_fmt((results.get('pipeline_paced_overloaded') or {}).get('analytics_lag_p99_s'), 2)} s;"
+            " taken again below)"
         )
     _print_pipeline(results.get("pipeline_paced"), "writes at a steady pace")
     broker = results.get("broker")

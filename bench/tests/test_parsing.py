@@ -14,7 +14,7 @@ from bench.pipeline import (
     mongo_commands,
     percentile,
 )
-from bench.report import goals, ratios
+from bench.report import goals, kept_up, ratios
 from bench.wrk import MARKER, combine, lua_script, parse_output
 
 WRK_OUTPUT = (
@@ -163,3 +163,20 @@ def test_counter_by_label_sums_each_value_of_one_label() -> None:
         "read": 2.0,
         "sweep": 2.0,
     }
+
+
+def test_paced_writes_kept_up_only_when_delivered_at_pace_without_queueing() -> None:
+    assert kept_up({"offered_rps": 76, "rps": 74.0, "p99_ms": 428.1})
+    assert not kept_up({"offered_rps": 80, "rps": 69.3, "p99_ms": 3179.1})
+    assert not kept_up({"offered_rps": 97, "rps": 96.0, "p99_ms": 4590.0}), "queued"
+    assert not kept_up({"offered_rps": 80, "rps": None, "p99_ms": None})
+
+
+def test_lag_behind_paced_writes_that_fell_behind_does_not_meet_the_goal() -> None:
+    paced = {"offered_writes_per_s": 79, "analytics_lag_p99_s": 1.0}
+    behind = {"offered_rps": 79, "rps": 65.9, "p99_ms": 3988.9}
+    steady = {"offered_rps": 79, "rps": 78.5, "p99_ms": 300.0}
+    for writes, met in ((behind, False), (steady, True)):
+        results = {"ratios": [], "http": [], "pipeline_paced": paced, "paced_writes": writes}
+        verdicts = {goal: ok for goal, ok, _ in goals(results)}
+        assert verdicts["pipeline p99 lag < 2 s (writes paced at 79/s)"] is met
