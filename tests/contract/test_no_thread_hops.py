@@ -24,12 +24,11 @@ def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
     for route in routes:
         if isinstance(route, APIRoute):
             yield route
-        # An included router (FastAPI keeps the original router beside its prefix).
-        inner = getattr(route, "original_router", None) or route
-        if inner is not route or hasattr(route, "routes"):
-            for depends in getattr(inner, "dependencies", ()):
-                assert _runs_on_the_loop(depends.dependency), f"router dependency {depends}"
-            yield from _api_routes(list(getattr(inner, "routes", ())))
+        # An included router: FastAPI keeps the original router (and its routes) beside it.
+        router = getattr(route, "original_router", None)
+        if router is not None:
+            assert not router.dependencies, "router-level dependencies: check them here too"
+            yield from _api_routes(router.routes)
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:
