@@ -26,6 +26,7 @@ __all__ = [
     "percentile",
     "processed_count",
     "samples",
+    "scrape",
     "summaries_total",
     "wait_for_processed",
 ]
@@ -157,6 +158,14 @@ def mongo_commands(metrics_text: str) -> dict[str, float]:
         key = f"{labels.get('command', '')} {labels.get('collection', '')}".strip()
         out[key] = out.get(key, 0.0) + n
     return out
+
+
+async def scrape(url: str) -> str:
+    """A service's Prometheus metrics, as text."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{url}/metrics")
+        response.raise_for_status()
+        return response.text
 
 
 def processed_count(metrics_text: str) -> float:

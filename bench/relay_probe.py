@@ -22,12 +22,12 @@ from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.events.envelope import OUTBOX_FIELD, outbox_entry
 from taskmesh_common.mongo import create_mongo_client
 
-__all__ = ["relay_anatomy"]
+__all__ = ["created_entry", "relay_anatomy"]
 
 T = TypeVar("T")
 
 
-def _entry(task_id: str, owner: str) -> dict[str, Any]:
+def created_entry(task_id: str, owner: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     data = {
         "task_id": task_id, "owner_id": owner, "version": 1, "title": "probe", "status": "todo",
@@ -56,7 +56,7 @@ async def _primitives(db: Any, samples: int) -> dict[str, float]:
     out: dict[str, float] = {}
     began = time.perf_counter()
     for i in ids:
-        await coll.insert_one({"_id": i, OUTBOX_FIELD: [_entry(i, owner)], "n": 0})
+        await coll.insert_one({"_id": i, OUTBOX_FIELD: [created_entry(i, owner)], "n": 0})
     out["insert_one_ms"] = (time.perf_counter() - began) * 1000 / samples
     began = time.perf_counter()
     for i in ids:
@@ -96,7 +96,7 @@ async def relay_anatomy(mongo_url: str, amqp_url: str, *, documents: int) -> dic
         owner = str(uuid.uuid4())
         ids = [str(uuid.uuid4()) for _ in range(documents)]
         await db["tasks"].insert_many(
-            [{"_id": i, "owner_id": owner, OUTBOX_FIELD: [_entry(i, owner)]} for i in ids]
+            [{"_id": i, "owner_id": owner, OUTBOX_FIELD: [created_entry(i, owner)]} for i in ids]
         )
         publisher = EventPublisher(broker, exchange)
         await publisher.start(timeout=10)

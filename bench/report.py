@@ -243,6 +243,14 @@ def print_report(results: Results) -> None:
         print("  MongoDB-protocol server, ms per operation (per document for batches):")
         for key, value in relay["ferretdb_ms"].items():
             print(f"    {key:<36} {value:.2f}")
+    alone = results.get("analytics_alone")
+    if alone:
+        print(
+            f"\n== Analytics alone: {alone['events']} task.created events straight to the "
+            f"exchange ==\n  published {_fmt(alone['published_per_s'])}/s; applied "
+            f"{alone['applied']} in {_fmt(alone['seconds'], 2)} s: "
+            f"{_fmt(alone['applied_per_s'])} events/s"
+        )
     memory = results.get("memory")
     if memory:
         print("\n== Memory (VmRSS, MB) ==")
@@ -251,6 +259,14 @@ def print_report(results: Results) -> None:
                 f"  {name:<10} idle {_fmt(mem.get('idle_mb'))}   end {_fmt(mem.get('end_mb'))}"
                 f"   (tracing off, end {_fmt(mem.get('tracing_off_end_mb'))})"
             )
+    found = results.get("profiles")
+    if found:
+        print("\n== py-spy: where each profile's samples went (innermost frame's package) ==")
+        for name, profile in found.items():
+            shares = ", ".join(
+                f"{package} {share * 100:.0f}%" for package, share in profile["by_package"].items()
+            )
+            print(f"  {name:<34} {profile['samples']:>6}  {shares}")
     print("\n== Goals (issue 10) ==")
     for goal, met, numbers in results["goals"]:
         print(f"  {'met ' if met else 'MISS'}  {goal:<52} {numbers}")

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from taskmesh_common.events.published import PUBLISHED_COLLECTION
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_local import RunningServices, ServerSet, start_servers
 from taskmesh_local.install import VEGETA, ensure_binary
 
-from bench import report, stack
+from bench import profiles, report, stack
 from bench.broker import broker_rates
+from bench.consumer_probe import analytics_alone
 from bench.fixed_rate import attack, sustainable_rate
 from bench.fixed_rate import report as vegeta_report
 from bench.paced import paced_posts
@@ -35,6 +35,7 @@ from bench.pipeline import (
     histogram_percentile,
     mongo_commands,
     processed_count,
+    scrape,
     summaries_total,
     wait_for_processed,
 )
@@ -91,6 +92,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--relay-documents", type=int, default=200)
     parser.add_argument(
+        "--analytics-events",
+        type=int,
+        default=3000,
+        help="events published straight to the exchange for analytics alone (its own ceiling)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=3,
@@ -100,9 +107,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="record py-spy profiles (collapsed stacks) into this folder: the "
-        "gateway and tasks during the first gateway round of each GET, tasks "
-        "during the writes (those rounds run slower)",
+        help="record py-spy profiles (raw collapsed stacks) into this folder: the gateway "
+        "and tasks during one more gateway round of each GET per set (not counted: "
+        "sampling slows what it watches), tasks and analytics while the pipeline drains; "
+        "the results say where each profile's samples went, by package",
     )
     parser.add_argument(
         "--only",
@@ -176,6 +184,8 @@ async def http_pass(
                 rows.append(
                     {"tracing": tracing, "endpoint": endpoint, "target": target, **combine(results)}
                 )
+            if args.profile:
+                await _profile_gateway_path(sets, targets, paths, scripts, endpoint, args, work)
             rate = sustainable_rate([r["rps"] for r in rows[-len(runs) :]], args.latency_share)
             outputs: dict[tuple[str, str], list[Path]] = {key: [] for key in targets}
             for round_no in range(args.rounds):
@@ -204,11 +214,36 @@ async def http_pass(
     return rows, fixed_rows
 
 
-async def _metrics(url: str) -> str:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(f"{url}/metrics")
-        response.raise_for_status()
-        return response.text
+async def _profile_gateway_path(
+    sets: dict[str, RunningServices],
+    targets: dict[tuple[str, str], str],
+    paths: dict[str, dict[str, str]],
+    scripts: dict[str, str],
+    endpoint: str,
+    args: argparse.Namespace,
+    work: Path,
+) -> None:
+    """py-spy on the gateway and tasks during one more wrk round through the gateway per set,
+    not counted (sampling slows what it watches): where a proxied request's CPU goes."""
+    seconds = max(3, round(args.seconds / args.rounds))
+    for tracing, running in sets.items():
+        _say(f"tracing {tracing}: {endpoint} via gateway under py-spy ({seconds} s, not counted)")
+        pids = stack.service_pids(running)
+        spies = profiles.record(
+            {name: pids[name] for name in ("gateway", "tasks")},
+            seconds=seconds,
+            folder=args.profile,
+            label=f"{endpoint}-tracing-{tracing}",
+        )
+        # A second longer than the spies: py-spy takes a moment to attach.
+        await run_wrk(
+            targets[(tracing, "gateway")] + paths[tracing][endpoint],
+            scripts[tracing],
+            work,
+            seconds=seconds + 1,
+            connections=args.connections,
+        )
+        await profiles.wait(spies)
 
 
 def _per_event(
@@ -261,10 +296,10 @@ async def writes_and_pipeline(
     urls = running.urls
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
-    analytics_before = await _metrics(urls["analytics"])
+    analytics_before = await scrape(urls["analytics"])
     before = histogram_buckets(analytics_before)
     processed_before = processed_count(analytics_before)
-    tasks_before = await _metrics(urls["tasks"])
+    tasks_before = await scrape(urls["tasks"])
     relay_before = counter_by_label(tasks_before, RELAY_SECONDS, "step")
     commands_before = {
         "tasks": mongo_commands(tasks_before),
@@ -295,7 +330,15 @@ async def writes_and_pipeline(
     _say(f"pipeline: waiting for analytics to count {created} tasks")
     spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
     if args.profile:
-        spies = _spy(running, ("tasks", "analytics"), 15, args.profile, "drain")
+        # Idle samples too: waiting on FerretDB or the broker is where a drain's time goes.
+        pids = stack.service_pids(running)
+        spies = profiles.record(
+            {name: pids[name] for name in ("tasks", "analytics")},
+            seconds=15,
+            folder=args.profile,
+            label="drain" if pace is None else f"drain-paced-{pace:.0f}",
+            idle=True,
+        )
     wait = functools.partial(
         wait_for_processed,
         urls["analytics"],
@@ -310,13 +353,13 @@ async def writes_and_pipeline(
     if counted > total:
         total, total_at = await wait(expected=counted)
         counted = await summaries_total(urls["analytics"], tokens) - counted_before
-    await _finish(spies)
+    await profiles.wait(spies)
     # The last events may still be in flight to the observer.
     await asyncio.sleep(0.5)
     cpu_after = _cpu(pids)
     ended = time.monotonic()
-    analytics_after = await _metrics(urls["analytics"])
-    tasks_after = await _metrics(urls["tasks"])
+    analytics_after = await scrape(urls["analytics"])
+    tasks_after = await scrape(urls["tasks"])
     after = histogram_buckets(analytics_after)
     relay_after = counter_by_label(tasks_after, RELAY_SECONDS, "step")
     commands_after = {
@@ -355,32 +398,6 @@ async def writes_and_pipeline(
         "mongo_commands_per_event": _per_event(commands_before, commands_after, total),
     }
     return writes, pipeline
-
-
-def _spy(
-    running: RunningServices, names: tuple[str, ...], seconds: float, folder: Path, label: str
-) -> list[asyncio.Task[asyncio.subprocess.Process]]:
-    """py-spy on the named services (collapsed stacks, idle frames included: waiting on
-    FerretDB or the broker is where the time goes)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pids = stack.service_pids(running)
-    return [
-        asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
-                "py-spy", "record", "--idle", "--nonblocking", "-r", "200",
-                "-d", str(max(1, round(seconds))), "-f", "raw",
-                "-o", str(folder / f"{label}-{name}.txt"), "--pid", str(pids[name]),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )
-        )
-        for name in names
-    ]  # fmt: skip
-
-
-async def _finish(spies: list[asyncio.Task[asyncio.subprocess.Process]]) -> None:
-    for spy in spies:
-        proc = await spy
-        await proc.wait()
 
 
 async def _swept(mongo_url: str, *, max_seconds: float) -> float:
@@ -442,6 +459,10 @@ async def _writes_and_after(
     results["relay"] = await relay_anatomy(
         servers.mongo_url, servers.amqp_url, documents=args.relay_documents
     )
+    _say(f"analytics alone: {args.analytics_events} events straight to the exchange")
+    results["analytics_alone"] = await analytics_alone(
+        servers.amqp_url, EXCHANGE, urls["analytics"], events=args.analytics_events
+    )
 
 
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -481,6 +502,8 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if args.only != "http":
                 await _writes_and_after(running, servers, args, work, results, memory)
     results["memory"] = memory
+    if args.profile:
+        results["profiles"] = profiles.summarize(args.profile)
     results["ratios"] = report.ratios(results["http"], results.get("http_fixed_rate", []))
     results["goals"] = report.goals(results)
     return results
