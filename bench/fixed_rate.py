@@ -3,7 +3,9 @@
 wrk keeps its connections busy (closed loop): at saturation its latency is about
 connections / throughput, so a path with less throughput shows more latency whatever it adds
 to one request. Here requests leave at one fixed rate, below what every path sustains, and
-each path's latency is what a request costs on it; the difference is what a hop adds.
+each path's latency is what a request costs on it; the difference is what a hop adds. The
+paths are attacked at the same time (``bench.run``), so a stall of the machine lands on all
+of them alike instead of on whichever path was running then.
 vegeta is built with Go from infra/local/go/vegeta (pinned), like FerretDB and Jaeger.
 """
 
@@ -53,9 +55,22 @@ def parse_report(text: str, offered_rps: int) -> RateResult:
     )
 
 
-def sustainable_rate(closed_loop_rps: list[float], share: float) -> int:
-    """A rate every path sustains: ``share`` of the slowest one's wrk throughput, in tens."""
+def sustainable_rate(
+    closed_loop_rps: list[float],
+    share: float,
+    *,
+    upstream_rps: list[float] | None = None,
+    paths: int = 1,
+) -> int:
+    """A rate every path sustains: ``share`` of the slowest one's wrk throughput, in tens.
+
+    With ``paths`` run at once, all reaching one upstream (tasks) whose own throughput is
+    ``upstream_rps``, the upstream takes ``paths`` times the rate: that must stay within
+    ``share`` of the slowest upstream figure too.
+    """
     slowest = min(closed_loop_rps)
+    if upstream_rps:
+        slowest = min(slowest, min(upstream_rps) / paths)
     return max(10, int(slowest * share) // 10 * 10)
 
 

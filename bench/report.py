@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["goals", "kept_up", "print_report", "ratios", "write_json"]
+__all__ = [
+    "fixed_rate_overloaded",
+    "goals",
+    "kept_up",
+    "print_report",
+    "ratios",
+    "write_json",
+]
 
 Results = dict[str, Any]
 
@@ -48,6 +55,7 @@ def ratios(
             fixed = _by_target(fixed_rate or [], tracing, endpoint)
             if "direct" in fixed:
                 row["fixed_rps"] = fixed["direct"]["offered_rps"]
+                row["fixed_overloaded"] = fixed_rate_overloaded(fixed["direct"], direct)
                 for target in ("nginx", "gateway"):
                     if target in fixed:
                         for q in ("p50", "p99"):
@@ -55,6 +63,14 @@ def ratios(
                             row[f"{target}_added_{q}_fixed_ms"] = round(added, 2)
             out.append(row)
     return out
+
+
+def fixed_rate_overloaded(fixed_direct: dict[str, Any], wrk_direct: dict[str, Any]) -> bool:
+    """The fixed rate was more than the machine held at the time: direct's own p99 at that
+    rate went past its median at saturation (wrk's p50, where every request queues behind
+    the 31 others). Then a path's p99 is mostly queueing, and a difference between paths
+    says nothing about a hop (seen: every path's p99 1.7-1.9 s, the gateway's "-91 ms")."""
+    return bool(fixed_direct["p99_ms"] > wrk_direct["p50_ms"])
 
 
 def kept_up(paced_writes: dict[str, Any], share: float = 0.95, max_p99_ms: float = 1000.0) -> bool:
@@ -84,11 +100,12 @@ def goals(results: Results) -> list[tuple[str, bool, str]]:
         # connections / throughput, which restates the throughput ratio.
         added = row.get("gateway_added_p99_fixed_ms")
         if added is not None:
+            overloaded = bool(row.get("fixed_overloaded"))
             checks.append(
                 (
                     f"gateway adds <= 15 ms p99 at {row['fixed_rps']}/s ({label})",
-                    added <= 15,
-                    f"{added:+.1f} ms",
+                    added <= 15 and not overloaded,
+                    f"{added:+.1f} ms" + (" (overloaded: not judged)" if overloaded else ""),
                 )
             )
     for r in results.get("http_fixed_rate") or []:
@@ -187,6 +204,12 @@ def print_report(results: Results) -> None:
                 f"{r['tracing']:<8}{r['endpoint']:<10}{r['target']:<9}{r['offered_rps']:>8}"
                 f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{r['errors']:>8}"
             )
+        for r in results.get("http_fixed_rate_overloaded") or []:
+            if r["target"] == "direct":
+                print(
+                    f"  (first at {r['offered_rps']}/s, {r['endpoint']}, tracing {r['tracing']}: "
+                    f"direct p99 {r['p99_ms']:.1f} ms, more than the machine held; taken again)"
+                )
         print(
             f"\n{'tracing':<8}{'endpoint':<10}{'rate/s':>8}{'gw +p50':>10}{'gw +p99':>10}"
             f"{'nginx +p50':>12}{'nginx +p99':>12}"

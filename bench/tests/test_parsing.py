@@ -84,9 +84,9 @@ def test_nearest_rank_percentile() -> None:
     assert percentile([], 50) is None
 
 
-def _row(target: str, rps: float, p99: float) -> dict[str, object]:
+def _row(target: str, rps: float, p99: float, p50: float = 30.0) -> dict[str, object]:
     return {"tracing": "off", "endpoint": "get_one", "target": target, "rps": rps,
-            "p99_ms": p99, "errors": 0}  # fmt: skip
+            "p50_ms": p50, "p99_ms": p99, "errors": 0}  # fmt: skip
 
 
 def _fixed(target: str, p50: float, p99: float, errors: int = 0) -> dict[str, object]:
@@ -118,6 +118,21 @@ def test_added_latency_is_judged_at_the_fixed_rate_not_at_saturation() -> None:
     assert not any("adds" in goal and "/s" not in goal for goal in verdicts)
 
 
+def test_a_fixed_rate_the_machine_could_not_hold_judges_no_hop() -> None:
+    # Every path queued (direct's p99 past its median at saturation): the gateway's p99 was
+    # no worse than direct's, and still nothing is concluded from it.
+    http = [_row("direct", 500, 100, p50=60), _row("gateway", 330, 190, p50=90)]
+    fixed = [_fixed("direct", 150, 1820), _fixed("gateway", 150, 1730)]
+    (row,) = ratios(http, fixed)
+    assert row["fixed_overloaded"] is True
+    (verdict,) = [(met, numbers) for goal, met, numbers in goals({"ratios": [row], "http": http})
+                  if goal.startswith("gateway adds")]  # fmt: skip
+    assert verdict == (False, "-90.0 ms (overloaded: not judged)")
+    # Direct's p99 within its median at saturation: judged as usual.
+    (row,) = ratios(http, [_fixed("direct", 4, 59), _fixed("gateway", 6, 70)])
+    assert row["fixed_overloaded"] is False
+
+
 VEGETA_REPORT = {
     "latencies": {"total": 9_000_000_000, "mean": 4_500_000, "50th": 3_250_000,
                   "90th": 5_000_000, "95th": 6_000_000, "99th": 12_345_678, "max": 40_000_000,
@@ -136,6 +151,15 @@ def test_vegeta_report_gives_milliseconds_and_counts_every_non_2xx_as_an_error()
 def test_the_fixed_rate_is_a_share_of_the_slowest_path_in_tens() -> None:
     assert sustainable_rate([666.0, 661.0, 415.0, 469.0, 459.0, 308.0], 0.5) == 150
     assert sustainable_rate([15.0, 12.0], 0.5) == 10
+
+
+def test_paths_run_at_once_share_their_upstream() -> None:
+    # Three paths at 100/s each ask 300/s of tasks: half of 666 is 333, so 100 fits, not 150.
+    rps = [666.0, 661.0, 415.0]
+    assert sustainable_rate(rps, 0.5, upstream_rps=[666.0], paths=3) == 110
+    assert sustainable_rate(rps, 0.5, upstream_rps=[666.0, 469.0], paths=3) == 70
+    # A slow path still bounds it.
+    assert sustainable_rate([900.0, 120.0], 0.5, upstream_rps=[900.0], paths=2) == 60
 
 
 def test_mongo_commands_are_keyed_by_command_and_collection() -> None:
