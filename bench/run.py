@@ -390,7 +390,6 @@ async def writes_and_pipeline(
     spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
     if args.profile:
         # Idle samples too: waiting on FerretDB or the broker is where a drain's time goes.
-        pids = stack.service_pids(running)
         spies = profiles.record(
             {name: pids[name] for name in ("tasks", "analytics")},
             seconds=15,
