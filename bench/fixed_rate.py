@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RateResult", "attack", "parse_report", "report", "sustainable_rate"]
+__all__ = [
+    "RateResult",
+    "attack",
+    "cpu_per_request",
+    "parse_report",
+    "report",
+    "sustainable_rate",
+]
 
 _NS_PER_MS = 1_000_000
 
@@ -107,3 +114,25 @@ async def report(vegeta: Path, outputs: list[Path], offered_rps: int) -> RateRes
     """One report over several attacks' results (their percentiles merged exactly)."""
     out = await _run(str(vegeta), "report", "-type=json", *map(str, outputs))
     return parse_report(out.decode(), offered_rps)
+
+
+def cpu_per_request(
+    rows: list[dict[str, Any]], used: dict[tuple[str, str], float], rate: int
+) -> list[dict[str, Any]]:
+    """Milliseconds of CPU per request, per set: the gateway's over the requests through it,
+    tasks' over the requests of all paths (each reaches tasks once). ``rows`` are the fixed-rate
+    rows of one GET (``tracing``, ``endpoint``, ``target``, ``requests``); ``used`` is CPU
+    seconds by (tracing, service)."""
+    out = []
+    for tracing in dict.fromkeys(r["tracing"] for r in rows):
+        mine = [r for r in rows if r["tracing"] == tracing]
+        through_gateway = sum(r["requests"] for r in mine if r["target"] == "gateway")
+        reaching_tasks = sum(r["requests"] for r in mine)
+        row: dict[str, Any] = {"tracing": tracing, "endpoint": mine[0]["endpoint"], "rate": rate}
+        for name, requests in (("gateway", through_gateway), ("tasks", reaching_tasks)):
+            seconds = used.get((tracing, name))
+            row[f"{name}_cpu_ms"] = (
+                round(seconds * 1000 / requests, 2) if seconds is not None and requests else None
+            )
+        out.append(row)
+    return out

@@ -223,6 +223,15 @@ def print_report(results: Results) -> None:
                     f"{_fmt(row.get('nginx_added_p50_fixed_ms'), 1):>10}ms"
                     f"{_fmt(row.get('nginx_added_p99_fixed_ms'), 1):>10}ms"
                 )
+    cpu = results.get("http_cpu")
+    if cpu:
+        print("\n== CPU per request at the fixed rate (/proc): the gateway's and tasks' own ==")
+        print(f"{'tracing':<8}{'endpoint':<10}{'rate/s':>8}{'gateway ms':>12}{'tasks ms':>10}")
+        for r in cpu:
+            print(
+                f"{r['tracing']:<8}{r['endpoint']:<10}{r['rate']:>8}"
+                f"{_fmt(r['gateway_cpu_ms'], 2):>12}{_fmt(r['tasks_cpu_ms'], 2):>10}"
+            )
     writes = results.get("writes")
     if writes:
         print(

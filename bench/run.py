@@ -25,7 +25,7 @@ from taskmesh_local.install import VEGETA, ensure_binary
 from bench import profiles, report, stack
 from bench.broker import broker_rates
 from bench.consumer_probe import analytics_alone
-from bench.fixed_rate import attack, sustainable_rate
+from bench.fixed_rate import attack, cpu_per_request, sustainable_rate
 from bench.fixed_rate import report as vegeta_report
 from bench.paced import paced_posts
 from bench.pipeline import (
@@ -128,7 +128,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def http_pass(
     sets: dict[str, RunningServices], args: argparse.Namespace, work: Path
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Both GETs, straight to tasks, through nginx and through the gateway, for each set
     (tracing off and on), every target's rounds taken in turn with all the others': as fast
     as wrk gets answers, then at one fixed rate for all (vegeta)."""
@@ -163,6 +163,7 @@ async def http_pass(
         rows: list[dict[str, Any]] = []
         fixed_rows: list[dict[str, Any]] = []
         fixed_overloaded: list[dict[str, Any]] = []
+        cpu_rows: list[dict[str, Any]] = []
         for endpoint in ("get_one", "list_20"):
             runs: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in targets}
             for (tracing, _), base in targets.items():
@@ -202,8 +203,8 @@ async def http_pass(
                 paths=len(PATHS),
             )
             for attempt in range(2):
-                found = await _at_fixed_rate(
-                    vegeta, targets, paths, tokens, endpoint, rate, args, work, attempt
+                found, cpu = await _at_fixed_rate(
+                    sets, vegeta, targets, paths, tokens, endpoint, rate, args, work, attempt
                 )
                 wrk_direct = {r["tracing"]: r for r in measured if r["target"] == "direct"}
                 overloaded = [
@@ -218,6 +219,7 @@ async def http_pass(
                 ]
                 if not overloaded or attempt == 1 or rate <= 10:
                     fixed_rows += found
+                    cpu_rows += cpu
                     break
                 # Queueing even direct: this rate says nothing about a hop. Noted, and taken
                 # again at half of it.
@@ -227,10 +229,11 @@ async def http_pass(
     finally:
         for nginx in proxies:
             nginx.stop()
-    return rows, fixed_rows, fixed_overloaded
+    return rows, fixed_rows, fixed_overloaded, cpu_rows
 
 
 async def _at_fixed_rate(
+    sets: dict[str, RunningServices],
     vegeta: Path,
     targets: dict[tuple[str, str], str],
     paths: dict[str, dict[str, str]],
@@ -240,11 +243,18 @@ async def _at_fixed_rate(
     args: argparse.Namespace,
     work: Path,
     attempt: int,
-) -> list[dict[str, Any]]:
-    """One GET at `rate` on the three paths of a set at once, set after set, in rounds."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One GET at `rate` on the three paths of a set at once, set after set, in rounds.
+
+    Returns a row per set and path, and per set the CPU the gateway and tasks used per
+    request (`/proc`): the gateway serves its path's requests, tasks all three paths'.
+    """
     outputs: dict[tuple[str, str], list[Path]] = {key: [] for key in targets}
+    used: dict[tuple[str, str], float] = {}
     for round_no in range(args.rounds):
         for tracing in tokens:
+            pids = stack.service_pids(sets[tracing])
+            began = {name: stack.cpu_seconds(pids[name]) for name in ("gateway", "tasks")}
             _say(
                 f"tracing {tracing}: {endpoint} at {rate}/s on each path at once, round {round_no + 1}"
             )
@@ -262,6 +272,10 @@ async def _at_fixed_rate(
                     for target in PATHS
                 )
             )
+            for name, before in began.items():
+                after = stack.cpu_seconds(pids[name])
+                if before is not None and after is not None:
+                    used[(tracing, name)] = used.get((tracing, name), 0.0) + after - before
             for target, output in zip(PATHS, done, strict=True):
                 outputs[(tracing, target)].append(output)
     found = []
@@ -270,7 +284,7 @@ async def _at_fixed_rate(
         found.append(
             {"tracing": tracing, "endpoint": endpoint, "target": target, **result.as_dict()}
         )
-    return found
+    return found, cpu_per_request(found, used, rate)
 
 
 async def _profile_gateway_path(
@@ -555,6 +569,7 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     results["http"],
                     results["http_fixed_rate"],
                     results["http_fixed_rate_overloaded"],
+                    results["http_cpu"],
                 ) = await http_pass({"off": untraced, "on": running}, args, work)
                 for name, mb in _rss(untraced).items():
                     memory.setdefault(name, {})["tracing_off_end_mb"] = mb

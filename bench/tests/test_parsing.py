@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.fixed_rate import parse_report, sustainable_rate
+from bench.fixed_rate import cpu_per_request, parse_report, sustainable_rate
 from bench.pipeline import (
     counter_by_label,
     histogram_buckets,
@@ -204,3 +204,18 @@ def test_lag_behind_paced_writes_that_fell_behind_does_not_meet_the_goal() -> No
         results = {"ratios": [], "http": [], "pipeline_paced": paced, "paced_writes": writes}
         verdicts = {goal: ok for goal, ok, _ in goals(results)}
         assert verdicts["pipeline p99 lag < 2 s (writes paced at 79/s)"] is met
+
+
+def test_cpu_per_request_divides_the_gateway_by_its_path_and_tasks_by_all_three() -> None:
+    rows = [
+        {"tracing": t, "endpoint": "get_one", "target": target, "requests": 600}
+        for t in ("off", "on")
+        for target in ("direct", "nginx", "gateway")
+    ]
+    used = {("off", "gateway"): 1.2, ("off", "tasks"): 3.6, ("on", "gateway"): 1.8}
+    assert cpu_per_request(rows, used, 40) == [
+        {"tracing": "off", "endpoint": "get_one", "rate": 40,
+         "gateway_cpu_ms": 2.0, "tasks_cpu_ms": 2.0},
+        {"tracing": "on", "endpoint": "get_one", "rate": 40,
+         "gateway_cpu_ms": 3.0, "tasks_cpu_ms": None},
+    ]  # fmt: skip
