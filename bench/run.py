@@ -202,11 +202,11 @@ async def http_pass(
                 upstream_rps=[r["rps"] for r in measured if r["target"] == "direct"],
                 paths=len(PATHS),
             )
+            wrk_direct = {r["tracing"]: r for r in measured if r["target"] == "direct"}
             for attempt in range(2):
                 found, cpu = await _at_fixed_rate(
                     sets, vegeta, targets, paths, tokens, endpoint, rate, args, work, attempt
                 )
-                wrk_direct = {r["tracing"]: r for r in measured if r["target"] == "direct"}
                 overloaded = [
                     tracing
                     for tracing in sets
@@ -252,8 +252,8 @@ async def _at_fixed_rate(
     outputs: dict[tuple[str, str], list[Path]] = {key: [] for key in targets}
     used: dict[tuple[str, str], float] = {}
     for round_no in range(args.rounds):
-        for tracing in tokens:
-            pids = stack.service_pids(sets[tracing])
+        for tracing, running in sets.items():
+            pids = stack.service_pids(running)
             began = {name: stack.cpu_seconds(pids[name]) for name in ("gateway", "tasks")}
             _say(
                 f"tracing {tracing}: {endpoint} at {rate}/s on each path at once, round {round_no + 1}"
