@@ -1,13 +1,18 @@
-"""Spans leave in small batches, so encoding one never holds the GIL for long."""
+"""Spans leave in small batches, so encoding one never holds the GIL for long; a request
+makes one server span."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from taskmesh_common.telemetry import BSP_MAX_EXPORT_BATCH_SIZE, span_processor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from taskmesh_common.telemetry import BSP_MAX_EXPORT_BATCH_SIZE, instrument_app, span_processor
 
 
 class Batches(SpanExporter):
@@ -49,3 +54,27 @@ def test_the_standard_variable_still_sets_the_batch_size(monkeypatch: pytest.Mon
     sizes = export_spans(300)
     assert sum(sizes) == 300
     assert 64 < max(sizes) <= 200
+
+
+async def test_a_request_makes_one_server_span_without_per_message_spans() -> None:
+    """An SRE sees the request's server span; not one more span per ASGI message."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI()
+
+    @app.post("/items/{item_id}")
+    async def item(item_id: str, body: dict[str, str]) -> dict[str, str]:
+        return {"id": item_id, **body}
+
+    instrument_app(app, tracer_provider=provider)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        created = await client.post("/items/7", json={"a": "b"})
+        assert created.json() == {"id": "7", "a": "b"}
+        assert (await client.get("/healthz")).status_code == 404  # excluded: no span either
+
+    spans = exporter.get_finished_spans()
+    assert [(s.name, s.kind) for s in spans] == [("POST /items/{item_id}", SpanKind.SERVER)]
+    attributes = spans[0].attributes or {}
+    assert attributes.get("http.response.status_code", attributes.get("http.status_code")) == 200
