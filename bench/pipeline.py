@@ -9,7 +9,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -215,3 +215,25 @@ async def summaries_total(analytics_url: str, tokens: list[str]) -> int:
             response.raise_for_status()
             total += int(response.json()["total"])
     return total
+
+
+def cpu_per_event(
+    before: Mapping[str, float | None], after: Mapping[str, float | None], events: int, cores: int
+) -> dict[str, float | None]:
+    """Milliseconds of CPU each process spent per event between two readings, their sum
+    (``all``: over the processes read both times) and ``ceiling_events_per_s``, the rate at
+    which that sum keeps ``cores`` cores busy: what the pipeline could reach on this machine
+    if nothing waited, with everything else (the load generator) stopped."""
+    out: dict[str, float | None] = {}
+    total = 0.0
+    for name, first in before.items():
+        last = after.get(name)
+        if first is None or last is None or events <= 0:
+            out[name] = None
+            continue
+        used = (last - first) * 1000 / events
+        out[name] = round(used, 2)
+        total += used
+    out["all"] = round(total, 2) if events > 0 else None
+    out["ceiling_events_per_s"] = round(cores * 1000 / total) if total > 0 else None
+    return out

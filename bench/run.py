@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ from bench.paced import paced_posts
 from bench.pipeline import (
     Observer,
     counter_by_label,
+    cpu_per_event,
     histogram_buckets,
     histogram_percentile,
     mongo_commands,
@@ -365,7 +367,6 @@ async def writes_and_pipeline(
     """POSTs through the gateway for `seconds` (as fast as wrk gets answers, or `pace` a
     second); then wait until analytics counted them all."""
     amqp_url = servers.amqp_url
-    mongo_address = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
     urls = running.urls
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
@@ -378,10 +379,7 @@ async def writes_and_pipeline(
         "tasks": mongo_commands(tasks_before),
         "analytics": mongo_commands(analytics_before),
     }
-    pids = stack.service_pids(running)
-    ferretdb = stack.pid_with_argument(f"--listen-addr={mongo_address}")
-    if ferretdb is not None:
-        pids["ferretdb"] = ferretdb
+    pids = stack.service_pids(running) | stack.server_pids(servers)
     cpu_before = _cpu(pids)
     counted_before = await summaries_total(urls["analytics"], tokens)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
@@ -465,6 +463,9 @@ async def writes_and_pipeline(
             for step, seconds in sorted(relay_after.items())
         },
         "cpu_cores_busy": _cpu_share(cpu_before, cpu_after, ended - began),
+        # What one event cost in CPU, all of it (POST, outbox, relay, broker, consumer,
+        # spans), and the rate at which that would keep every core busy.
+        "cpu_ms_per_event": cpu_per_event(cpu_before, cpu_after, total, os.cpu_count() or 1),
         # Round trips to the MongoDB-protocol server per task written and applied (POST,
         # relay and its sweep in tasks; consumer and projections in analytics).
         "mongo_commands_per_event": _per_event(commands_before, commands_after, total),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from taskmesh_local import RunningServices, runner, start_services
+from taskmesh_local import RunningServices, ServerSet, runner, start_services
 from taskmesh_local.net import free_ports, port_open
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "cpu_seconds",
     "pid_with_argument",
     "rss_mb",
+    "server_pids",
     "service_pids",
     "services_running",
     "start_nginx",
@@ -88,18 +89,36 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pid_with_argument(argument: str) -> int | None:
-    """The process whose command line has ``argument`` (e.g. a server's listen address)."""
+def pid_with_argument(argument: str, *, in_title: bool = False) -> int | None:
+    """The process whose command line has ``argument`` (e.g. a server's listen address);
+    ``in_title``: a process that rewrote its title into one string (redis-server), ending
+    with `` argument``."""
+    wanted = argument.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            args = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
         except OSError:
             continue
-        if argument.encode() in args:
+        if wanted in args or (in_title and args[0].endswith(b" " + wanted)):
             return int(entry.name)
     return None
+
+
+def server_pids(servers: ServerSet) -> dict[str, int]:
+    """The backing servers' processes (those found): FerretDB, RabbitMQ's Erlang VM, Redis,
+    Jaeger."""
+    mongo = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
+    redis = servers.redis_url.removeprefix("redis://").split("/")[0]
+    found = {
+        "ferretdb": pid_with_argument(f"--listen-addr={mongo}"),
+        # The VM's -home is the node's data folder, which no other process names.
+        "rabbitmq": pid_with_argument(str(servers.layout.data("rabbitmq"))),
+        "redis": pid_with_argument(redis, in_title=True),
+        "jaeger": pid_with_argument(str(servers.layout.conf("jaeger") / "config.yaml")),
+    }
+    return {name: pid for name, pid in found.items() if pid is not None}
 
 
 def rss_mb(pid: int) -> float | None:

@@ -9,6 +9,7 @@ import pytest
 from bench.fixed_rate import cpu_per_request, parse_report, sustainable_rate
 from bench.pipeline import (
     counter_by_label,
+    cpu_per_event,
     histogram_buckets,
     histogram_percentile,
     mongo_commands,
@@ -219,3 +220,25 @@ def test_cpu_per_request_divides_the_gateway_by_its_path_and_tasks_by_all_three(
         {"tracing": "on", "endpoint": "get_one", "rate": 40,
          "gateway_cpu_ms": 3.0, "tasks_cpu_ms": None},
     ]  # fmt: skip
+
+
+def test_cpu_per_event_sums_the_processes_and_gives_the_ceiling_of_the_cores() -> None:
+    before = {"tasks": 10.0, "analytics": 5.0, "rabbitmq": 1.0, "jaeger": None}
+    after = {"tasks": 12.0, "analytics": 6.0, "rabbitmq": 2.0, "jaeger": 3.0}
+    # 4 s of CPU over 400 events: 10 ms an event, so 2 cores keep up with 200 events/s.
+    assert cpu_per_event(before, after, 400, cores=2) == {
+        "tasks": 5.0, "analytics": 2.5, "rabbitmq": 2.5, "jaeger": None,
+        "all": 10.0, "ceiling_events_per_s": 200,
+    }  # fmt: skip
+    assert cpu_per_event(before, after, 0, cores=2)["ceiling_events_per_s"] is None
+
+
+def test_the_events_goal_names_the_rate_the_cores_allow() -> None:
+    cpu = {"tasks": 6.0, "analytics": 4.0, "all": 10.0, "ceiling_events_per_s": 200}
+    pipe = {"end_to_end_events_per_s": 97.4, "analytics_lag_p99_s": 5.0, "cpu_ms_per_event": cpu}
+    ((met, numbers),) = [(ok, text) for goal, ok, text in goals({"ratios": [], "http": [],
+                         "pipeline": pipe}) if goal.startswith("pipeline >= 1000")]  # fmt: skip
+    assert (met, numbers) == (
+        False,
+        "97/s (CPU 10.0 ms an event: the cores keep up with 200/s at most)",
+    )
