@@ -7,6 +7,9 @@ documents). An insert with a duplicate ``_id`` is refused atomically on FerretDB
 MongoDB alike, so a lease here is a *generation* document ``<key>|<gen>``: whoever inserts
 generation ``g + 1`` after seeing generation ``g`` released or expired holds the key.
 
+``sole_since`` tells, per key, since when this owner alone has held it: a taker that
+finds its own generation as the latest knows nobody else held the key in between.
+
 Releasing inserts generation ``g + 1`` as a released marker (it fails harmlessly if the
 lease expired and someone took ``g + 1`` already); the next taker then inserts ``g + 2``.
 Taking and releasing are one ``insert_many(ordered=False)`` for all keys of a batch (a
@@ -43,6 +46,8 @@ class Leases:
         self.collection = collection
         self.owner = owner
         self.duration = duration
+        # Per key: since when no other owner has held it (every generation since is ours).
+        self.sole_since: dict[str, datetime] = {}
 
     async def acquire(self, keys: Iterable[str]) -> dict[str, int]:
         """Try to take each key; returns the keys now held, with their generation."""
@@ -65,6 +70,12 @@ class Leases:
             [self._generation(k, g, now, released=False) for k, g in attempts.items()]
         )
         held = {key: gen for key, gen in attempts.items() if _lease_id(key, gen) in won}
+        for key in held:
+            # The latest generation before ours was ours too: nobody held the key between
+            # (generations are consecutive). Anything else: from now on.
+            last = latest.get(key)
+            if last is None or last.get("owner") != self.owner or key not in self.sole_since:
+                self.sole_since[key] = now
         # Generations four behind are long over (two take-and-release cycles of this key):
         # nobody still holds, nor reads as the latest, one that old.
         stale = [

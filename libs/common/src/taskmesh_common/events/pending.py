@@ -7,7 +7,7 @@ the sweep has not pulled yet included; these helpers skip the published ones (se
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,13 +69,15 @@ async def read_unpublished(
     published: AsyncCollection[Document],
     ids: list[Any],
     known: Container[Any] = (),
+    unrecorded: Callable[[Document, Mapping[str, Any]], bool] | None = None,
 ) -> list[Document]:
     """The documents ``ids`` (``_id``, ``_outbox``; read by ``_id``, see
-    :func:`~taskmesh_common.mongo.find_by_ids`), outboxes cut to what is not yet published;
-    documents with nothing left are left out."""
+    :func:`~taskmesh_common.mongo.find_by_ids`), outboxes cut to what is not yet published
+    (:func:`~taskmesh_common.events.published.only_unpublished`); documents with nothing
+    left are left out."""
     found = await find_by_ids(collection, ids, {OUTBOX_FIELD: 1})
     docs = [doc for doc in found.values() if doc.get(OUTBOX_FIELD)]
-    return (await only_unpublished(published, docs, known))[0]
+    return (await only_unpublished(published, docs, known, unrecorded))[0]
 
 
 async def pending_entries(

@@ -11,7 +11,7 @@ then deletes their records. See :mod:`.relay` for the whole design.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,16 +68,27 @@ async def forget(published: AsyncCollection[Document], ids: Sequence[Any]) -> No
 
 
 async def only_unpublished(
-    published: AsyncCollection[Document], docs: Sequence[Document], known: Container[Any] = ()
+    published: AsyncCollection[Document],
+    docs: Sequence[Document],
+    known: Container[Any] = (),
+    unrecorded: Callable[[Document, Mapping[str, Any]], bool] | None = None,
 ) -> tuple[list[Document], int]:
     """``docs`` with their ``_outbox`` cut to the entries not yet published (``known``: ids
-    known to be recorded, see :func:`published_among`).
+    known to be recorded, see :func:`published_among`; ``unrecorded(doc, entry)``: true for
+    an entry nobody else can have recorded, which is then not looked up).
 
     Documents left with nothing to publish are dropped; returns the rest, and how many
     were dropped (published, waiting for the sweep).
     """
     out = await published_among(
-        published, (e.get("id") for d in docs for e in d.get(OUTBOX_FIELD) or []), known
+        published,
+        (
+            e.get("id")
+            for d in docs
+            for e in d.get(OUTBOX_FIELD) or []
+            if e.get("id") in known or unrecorded is None or not unrecorded(d, e)
+        ),
+        known,
     )
     kept = []
     for doc in docs:

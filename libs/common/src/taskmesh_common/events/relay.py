@@ -11,7 +11,11 @@ are not atomic). A cycle:
    whole collection on FerretDB, so a relay does not poll with it), skipping those whose
    entries are all recorded as published (looked up by ``_id`` in ``outbox_published``);
    lease their partitions, read the leased documents by ``_id`` (``_id``, ``_outbox``) and
-   cut each outbox to the entries not yet recorded;
+   cut each outbox to the entries not yet recorded. An entry written after this relay
+   became its partition's only holder (the leases' ``sole_since``: every generation since
+   is its own) is not looked up: only this relay can have recorded it, and it remembers
+   what it recorded (the newest ``_MAX_RECORDED``; forgetting one starts every partition
+   afresh). With one relay at work, that saves a lookup per entry;
 2. publish each document's entries in order with publisher confirms, stopping at a
    document's first failure (its later entries wait, so per-document order holds);
 3. record the confirmed entries with one ``insert_many(ordered=False)`` in
@@ -132,7 +136,8 @@ class OutboxRelay:
     a kick waits for more writes to publish with the first (each cycle costs a few round
     trips whatever its size: leases, records), ``lease_hold`` how long a busy relay keeps the
     partitions it took for its next cycles (another replica waits at most that long for
-    one of them).
+    one of them), ``clock_skew`` how far a producer's clock may run ahead of this relay's
+    (entry times are the producer's; see the module docstring, step 1).
     """
 
     def __init__(
@@ -156,6 +161,7 @@ class OutboxRelay:
         max_unswept: int | None = None,
         linger: float = 0.02,
         lease_hold: float = 0.5,
+        clock_skew: float = 5.0,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -178,6 +184,7 @@ class OutboxRelay:
         self.max_unswept = max_unswept or 20 * batch_size
         self.linger = linger
         self.lease_hold = lease_hold
+        self.clock_skew = timedelta(seconds=clock_skew)
         self._held: dict[str, int] = {}  # partitions kept from the last cycle (key: gen)
         self._held_at = 0.0
         self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
@@ -344,10 +351,22 @@ class OutboxRelay:
                 # Read after the lease is ours: nothing the previous holder recorded is missed.
                 with self._timed("read"):
                     docs = await read_unpublished(
-                        self.db[name], self.published, mine, self._recorded
+                        self.db[name],
+                        self.published,
+                        mine,
+                        self._recorded,
+                        functools.partial(self._unrecorded, name),
                     )
                 claimed += [(name, d) for d in docs]
         return claimed, held
+
+    def _unrecorded(self, name: str, doc: Document, entry: Entry) -> bool:
+        """Whether no other relay can have recorded ``entry``: it was written after this
+        relay became the only holder of its document's partition, so only this relay can
+        have published it, and what this relay recorded is in ``_recorded``."""
+        since = self.leases.sole_since.get(self.partition_key(name, doc["_id"]))
+        written = _entry_time(entry)
+        return since is not None and written is not None and written > since + self.clock_skew
 
     async def run_once(self) -> int:
         """Claim, publish and settle one batch; returns how many documents it claimed."""
@@ -390,12 +409,22 @@ class OutboxRelay:
         if not any(entries for _, entries in done):
             return
         with self._timed("record"):
-            await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
+            try:
+                await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
+            except Exception:
+                # Some records may have been written without this relay knowing which:
+                # every entry written so far is looked up again (see `_unrecorded`).
+                self.leases.sole_since.clear()
+                raise
         for _, entries in done:
             for entry in entries:
                 self._recorded[entry["id"]] = None
                 self._unswept += 1
         excess = len(self._recorded) - _MAX_RECORDED
+        if excess > 0:
+            # Forgotten records are no longer told from unrecorded entries by memory:
+            # every entry written so far is looked up again (see `_unrecorded`).
+            self.leases.sole_since.clear()
         for oldest in list(itertools.islice(self._recorded, max(0, excess))):
             del self._recorded[oldest]
         self._sweep_due = True
@@ -488,3 +517,12 @@ class OutboxRelay:
         if named:
             self._wake.set()
         return named
+
+
+def _entry_time(entry: Entry) -> datetime | None:
+    value = entry.get("time")
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

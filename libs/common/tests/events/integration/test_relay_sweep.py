@@ -175,6 +175,88 @@ async def test_a_lease_is_exclusive_until_released_or_expired(db):
     assert await db.leases.count_documents({"key": "k3"}) <= 8
 
 
+async def test_a_lease_knows_since_when_its_owner_alone_has_held_each_key(db):
+    a = Leases(db.leases, owner="a", duration=timedelta(seconds=30))
+    b = Leases(db.leases, owner="b", duration=timedelta(seconds=30))
+    held = await a.acquire(["k"])
+    since = a.sole_since["k"]
+    await a.release(held)
+    await a.release(await a.acquire(["k"]))
+    assert a.sole_since["k"] == since  # nobody else in between
+    await b.release(await b.acquire(["k"]))
+    assert await a.acquire(["k"])
+    assert a.sole_since["k"] > since  # b held it meanwhile: from now on
+
+
+class CountedLookups:
+    """The relay's ``outbox_published``, counting the lookups made through it."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.lookups = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self.lookups += 1
+        return await self.collection.find_one(*args, **kwargs)
+
+
+async def named(relay: OutboxRelay, db: Any, docs: list[dict[str, Any]]) -> None:
+    """Write ``docs`` and name them to ``relay``, as the tasks service does."""
+    await db.tasks.insert_many(docs)
+    for doc in docs:
+        relay.kick("tasks", doc["_id"])
+
+
+async def test_a_relay_alone_on_a_partition_publishes_new_entries_without_looking_them_up(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    # Named documents only: no pending scan (it looks up what it finds, and is not timed here).
+    relay = relay_for(db, broker, exchange, partitions=1, clock_skew=0, scan_interval=3600)
+    relay = without_sweep(relay)
+    published = relay.published = CountedLookups(relay.published)  # type: ignore[assignment]
+    await relay.publisher.start(timeout=10)
+    earlier = task_docs(3)  # written before it held the partition: maybe recorded by another
+    await named(relay, db, earlier)
+    assert await relay.run_once() == 3
+    assert published.lookups >= 3
+    later = task_docs(4)
+    await named(relay, db, later)
+    before = published.lookups
+    assert await relay.run_once() == 4
+    assert published.lookups == before  # only this relay held the partition since
+    await relay.publisher.close()
+    messages = await spy.collect(7)
+    await spy.quiet_for(0.5)
+    expected = [d[OUTBOX_FIELD][0]["id"] for d in earlier + later]
+    assert sorted(m.message_id for m in messages) == sorted(expected)
+
+
+async def test_an_entry_another_relay_recorded_meanwhile_is_not_published_again(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    a = without_sweep(relay_for(db, broker, exchange, partitions=1, clock_skew=0))
+    b = without_sweep(relay_for(db, broker, exchange, partitions=1, clock_skew=0))
+    for relay in (a, b):
+        await relay.publisher.start(timeout=10)
+    first = task_docs(1)
+    await named(a, db, first)
+    assert await a.run_once() == 1  # a holds the partition, alone so far
+    second = task_docs(1)  # written while a was the partition's last holder
+    await named(b, db, second)
+    assert await b.run_once() == 1  # b takes it, publishes and records, gives it back
+    a.kick("tasks", second[0]["_id"])
+    assert await a.run_once() == 0  # a knows b held it: it looks, and finds it recorded
+    for relay in (a, b):
+        await relay.publisher.close()
+    await spy.collect(2)
+    await spy.quiet_for(1.0)
+    ids = Counter(m.message_id for m in spy.messages)
+    assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
+
+
 async def test_a_busy_relay_publishes_first_and_sweeps_once_its_backlog_bound_is_reached(
     broker, db, exchange, spy, task_docs, relay_for
 ):
