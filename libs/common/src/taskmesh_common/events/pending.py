@@ -20,7 +20,7 @@ from taskmesh_common.mongo import find_by_ids
 __all__ = ["PENDING", "oldest_entry", "pending_entries", "read_unpublished", "scan_pending"]
 
 PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
-_ENTRY_IDS = {f"{OUTBOX_FIELD}.id": 1}
+_ENTRY_FIELDS = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
 
 
 async def scan_pending(
@@ -30,11 +30,14 @@ async def scan_pending(
     room: int,
     scan_limit: int,
     known: Container[Any] = (),
+    unrecorded: Callable[[Document, Mapping[str, Any]], bool] | None = None,
 ) -> tuple[list[Any], int]:
     """Ids of up to ``room`` documents with unpublished entries, read page by page.
 
-    Reads at most ``scan_limit`` documents (entry ids only). Returns the ids, and how many
-    documents it read past because all their entries were published (the sweep's backlog).
+    Reads at most ``scan_limit`` documents (entry ids and times). Returns the ids, and how
+    many documents it read past because all their entries were published (the sweep's
+    backlog). ``known``, ``unrecorded``: see
+    :func:`~taskmesh_common.events.published.only_unpublished`.
     """
     found: list[Any] = []
     stale = 0
@@ -42,13 +45,13 @@ async def scan_pending(
 
     async def check() -> None:
         nonlocal stale
-        fresh, skipped = await only_unpublished(published, page, known)
+        fresh, skipped = await only_unpublished(published, page, known, unrecorded)
         found.extend(d["_id"] for d in fresh)
         stale += skipped
         page.clear()
 
     seen = 0
-    cursor = collection.find(PENDING, _ENTRY_IDS, batch_size=room)
+    cursor = collection.find(PENDING, _ENTRY_FIELDS, batch_size=room)
     try:
         async for doc in cursor:
             page.append(doc)
@@ -86,13 +89,13 @@ async def pending_entries(
     *,
     limit: int,
     known: Container[Any] = (),
+    unrecorded: Callable[[Document, Mapping[str, Any]], bool] | None = None,
 ) -> tuple[list[Document], int]:
     """Up to ``limit`` documents with a pending entry (``_id``, ``_outbox.id``,
     ``_outbox.time``), outboxes cut to what is not yet published; returns those with
     something left, and how many were all published (the sweep's backlog)."""
-    fields = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
-    docs = [d async for d in collection.find(PENDING, fields, limit=limit)]
-    return await only_unpublished(published, docs, known)
+    docs = [d async for d in collection.find(PENDING, _ENTRY_FIELDS, limit=limit)]
+    return await only_unpublished(published, docs, known, unrecorded)
 
 
 def oldest_entry(docs: Sequence[Document]) -> tuple[int, datetime | None]:
