@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -89,10 +90,12 @@ def _original_routing_key(message: AbstractIncomingMessage) -> str | None:
 async def list_dead_letters(
     connection: AbstractConnection, queue: str, limit: int = 100
 ) -> list[DeadLetter]:
-    """Up to ``limit`` dead letters, oldest first; they stay in the queue."""
+    """Up to ``limit`` dead letters, oldest first; they stay in the queue, and are back in
+    it (ready to be read or replayed) when this returns."""
+    name = dead_letter_queue_name(queue)
     channel = await connection.channel()
     try:
-        dlq = await channel.declare_queue(dead_letter_queue_name(queue), passive=True)
+        dlq = await channel.declare_queue(name, passive=True)
         letters: list[DeadLetter] = []
         while len(letters) < limit:
             message = await dlq.get(no_ack=False, fail=False)
@@ -102,7 +105,31 @@ async def list_dead_letters(
     finally:
         # Closing the channel returns every unacknowledged message to the queue.
         await channel.close()
+    if letters:
+        await _until_ready(connection, name, len(letters))
     return letters
+
+
+async def _until_ready(
+    connection: AbstractConnection, name: str, count: int, timeout: float = 5.0
+) -> None:
+    """Wait until queue ``name`` holds ``count`` ready messages, at most ``timeout`` s.
+
+    A quorum queue takes back a closed channel's unacknowledged messages after the close
+    is confirmed: a replay right after a listing found none ready under load (1 in 12).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    channel = await connection.channel()
+    try:
+        while True:
+            dlq = await channel.declare_queue(name, passive=True)
+            ready = dlq.declaration_result.message_count or 0
+            if ready >= count or loop.time() >= deadline:
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        await channel.close()
 
 
 async def replay_dead_letters(
