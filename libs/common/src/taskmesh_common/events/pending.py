@@ -8,7 +8,7 @@ the sweep has not pulled yet included; these helpers skip the published ones (se
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -17,7 +17,14 @@ from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.published import Document, only_unpublished
 from taskmesh_common.mongo import find_by_ids
 
-__all__ = ["PENDING", "oldest_entry", "pending_entries", "read_unpublished", "scan_pending"]
+__all__ = [
+    "PENDING",
+    "entry_time",
+    "oldest_entry",
+    "pending_entries",
+    "read_unpublished",
+    "scan_pending",
+]
 
 PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 _ENTRY_FIELDS = {f"{OUTBOX_FIELD}.id": 1, f"{OUTBOX_FIELD}.time": 1}
@@ -98,16 +105,24 @@ async def pending_entries(
     return await only_unpublished(published, docs, known, unrecorded)
 
 
+def entry_time(entry: Mapping[str, Any]) -> datetime | None:
+    """When an outbox entry's event happened (its ``time``, UTC when naive); None when it
+    has no readable time."""
+    value = entry.get("time")
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def oldest_entry(docs: Sequence[Document]) -> tuple[int, datetime | None]:
     """How many entries ``docs`` hold, and the oldest one's time."""
     count, oldest = 0, None
     for doc in docs:
         for entry in doc.get(OUTBOX_FIELD) or []:
             count += 1
-            try:
-                when = datetime.fromisoformat(str(entry["time"]))
-            except (KeyError, ValueError):
-                continue
-            if oldest is None or when < oldest:
+            when = entry_time(entry)
+            if when is not None and (oldest is None or when < oldest):
                 oldest = when
     return count, oldest

@@ -82,6 +82,7 @@ from taskmesh_common.events.metrics import (
 )
 from taskmesh_common.events.pending import (
     PENDING,
+    entry_time,
     oldest_entry,
     pending_entries,
     read_unpublished,
@@ -369,8 +370,14 @@ class OutboxRelay:
         relay became the only holder of its document's partition, so only this relay can
         have published it, and what this relay recorded is in ``_recorded``."""
         since = self.leases.sole_since.get(self.partition_key(name, doc["_id"]))
-        written = _entry_time(entry)
+        written = entry_time(entry)
         return since is not None and written is not None and written > since + self.clock_skew
+
+    def _look_up_all_again(self) -> None:
+        """Stop trusting this relay's memory of what it recorded for entries written so
+        far: they are looked up again (partitions count as solely held from their next
+        taking)."""
+        self.leases.sole_since.clear()
 
     async def run_once(self) -> int:
         """Claim, publish and settle one batch; returns how many documents it claimed."""
@@ -416,9 +423,8 @@ class OutboxRelay:
             try:
                 await record(self.published, name, [(doc["_id"], entries) for doc, entries in done])
             except Exception:
-                # Some records may have been written without this relay knowing which:
-                # every entry written so far is looked up again (see `_unrecorded`).
-                self.leases.sole_since.clear()
+                # Some records may have been written without this relay knowing which.
+                self._look_up_all_again()
                 raise
         for _, entries in done:
             for entry in entries:
@@ -426,9 +432,7 @@ class OutboxRelay:
                 self._unswept += 1
         excess = len(self._recorded) - _MAX_RECORDED
         if excess > 0:
-            # Forgotten records are no longer told from unrecorded entries by memory:
-            # every entry written so far is looked up again (see `_unrecorded`).
-            self.leases.sole_since.clear()
+            self._look_up_all_again()  # forgotten records are no longer known by memory
         for oldest in list(itertools.islice(self._recorded, max(0, excess))):
             del self._recorded[oldest]
         self._sweep_due = True
@@ -525,12 +529,3 @@ class OutboxRelay:
         if named:
             self._wake.set()
         return named
-
-
-def _entry_time(entry: Entry) -> datetime | None:
-    value = entry.get("time")
-    try:
-        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
