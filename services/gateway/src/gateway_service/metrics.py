@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["BREAKER_STATE", "RATELIMIT_DECISIONS", "REDIS_FAILURES", "UPSTREAM_DURATION"]
+__all__ = [
+    "BREAKER_STATE",
+    "RATELIMIT_BATCH_SIZE",
+    "RATELIMIT_DECISIONS",
+    "REDIS_FAILURES",
+    "UPSTREAM_DURATION",
+]
 
 UPSTREAM_DURATION = Histogram(
     "gateway_upstream_duration_seconds",
@@ -25,4 +31,9 @@ RATELIMIT_DECISIONS = Counter(
 REDIS_FAILURES = Counter(
     "gateway_redis_failures_total",
     "Rate-limiter calls to Redis that failed or timed out",
+)
+RATELIMIT_BATCH_SIZE = Histogram(
+    "gateway_ratelimit_batch_size",
+    "Rate-limit decisions asked of Redis in one script call (one turn of the event loop)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )

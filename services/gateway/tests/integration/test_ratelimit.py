@@ -8,8 +8,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from gateway_service.adapters.ratelimiter import RateLimiter, RedisUnavailable, create_limiter_redis
+from gateway_service.domain.ratelimit import Decision, Rate
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
 
 from .conftest import GatewayFactory, closed_port_url
@@ -163,3 +167,118 @@ async def test_allowed_and_denied_decisions_are_counted_by_policy(
         _metric("gateway_ratelimit_decisions_total", policy="user", decision="denied") == denied + 1
     )
     assert "gateway_ratelimit_decisions_total" in exposed
+
+
+@pytest.fixture
+async def limiter(backing_servers: BackingServers) -> AsyncIterator[RateLimiter]:
+    redis = create_limiter_redis(backing_servers.redis_url, 0.25)
+    limiter = RateLimiter(
+        redis,
+        prefix=unique_name("rl") + ":",
+        timeout_seconds=0.25,
+        backoff_seconds=1.0,
+        fail_open=True,
+    )
+    await limiter.warm_up()
+    yield limiter
+    await limiter.aclose()
+
+
+async def _script_calls(url: str) -> int:
+    admin = Redis.from_url(url)
+    try:
+        stats = await admin.info("commandstats")
+    finally:
+        await admin.aclose()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_requests_arriving_together_share_one_redis_call_and_keep_their_order(
+    limiter: RateLimiter, backing_servers: BackingServers
+) -> None:
+    rate = Rate(3, 60)
+    batches = _metric("gateway_ratelimit_batch_size_count")
+    calls = await _script_calls(backing_servers.redis_url)
+    decisions = await asyncio.gather(*(limiter.acquire("user", "same", rate) for _ in range(5)))
+    # Five requests of one user in one turn of the loop: one script call, and inside it
+    # each request sees the ones before it, so exactly the quota passes.
+    assert await _script_calls(backing_servers.redis_url) == calls + 1
+    assert _metric("gateway_ratelimit_batch_size_count") == batches + 1
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0]
+    assert 19 < decisions[-1].reset_seconds <= 20  # the next of 3/minute is due in 20 s
+
+
+async def test_a_batch_decides_each_identity_by_its_own_rate(limiter: RateLimiter) -> None:
+    tight, loose = Rate(1, 60), Rate(100, 60)
+    decisions = await asyncio.gather(
+        limiter.acquire("user", "tight", tight),
+        limiter.acquire("anon", "10.0.0.1", loose),
+        limiter.acquire("user", "tight", tight),
+        limiter.acquire("anon", "10.0.0.1", loose),
+    )
+    assert [(d.policy, d.allowed, d.remaining) for d in decisions] == [
+        ("user", True, 0),
+        ("anon", True, 99),
+        ("user", False, 0),
+        ("anon", True, 98),
+    ]
+
+
+async def test_a_request_cancelled_while_waiting_leaves_the_others_their_answers(
+    limiter: RateLimiter,
+) -> None:
+    rate = Rate(10, 60)
+    waiting = [asyncio.create_task(limiter.acquire("user", "mixed", rate)) for _ in range(3)]
+    await asyncio.sleep(0)  # all three have asked; their call is not answered yet
+    waiting[1].cancel()
+    first, gone, last = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(gone, asyncio.CancelledError)
+    assert isinstance(first, Decision) and first.allowed and first.remaining == 9
+    # The cancelled request's token was spent inside the same call.
+    assert isinstance(last, Decision) and last.allowed and last.remaining == 7
+
+
+async def test_a_batch_larger_than_the_ceiling_is_split(backing_servers: BackingServers) -> None:
+    limiter = RateLimiter(
+        create_limiter_redis(backing_servers.redis_url, 0.25),
+        prefix=unique_name("rl") + ":",
+        timeout_seconds=0.25,
+        backoff_seconds=1.0,
+        fail_open=True,
+        max_batch=4,
+    )
+    await limiter.warm_up()
+    try:
+        calls = await _script_calls(backing_servers.redis_url)
+        decisions = await asyncio.gather(
+            *(limiter.acquire("user", "split", Rate(6, 60)) for _ in range(10))
+        )
+        assert await _script_calls(backing_servers.redis_url) == calls + 3
+    finally:
+        await limiter.aclose()
+    # The three calls run side by side, in whatever order Redis gets them; the quota holds.
+    assert Counter(d.allowed for d in decisions) == {True: 6, False: 4}
+
+
+async def test_every_request_of_a_failed_batch_hears_redis_is_unavailable(
+    silent_redis: str,
+) -> None:
+    limiter = RateLimiter(
+        create_limiter_redis(silent_redis, 0.1),
+        prefix="rl:",
+        timeout_seconds=0.1,
+        backoff_seconds=1.0,
+        fail_open=True,
+    )
+    await limiter.warm_up()  # fails (nothing answers), as a gateway's start would
+    failures = _metric("gateway_redis_failures_total")
+    try:
+        outcomes = await asyncio.gather(
+            *(limiter.acquire("user", f"u{i}", Rate(5, 60)) for i in range(4)),
+            return_exceptions=True,
+        )
+    finally:
+        await limiter.aclose()
+    assert all(isinstance(o, RedisUnavailable) for o in outcomes)
+    assert _metric("gateway_redis_failures_total") == failures + 1  # one call failed

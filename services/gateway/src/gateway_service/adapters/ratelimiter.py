@@ -16,33 +16,44 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway_service.domain.ratelimit import Decision, Rate
-from gateway_service.metrics import RATELIMIT_DECISIONS, REDIS_FAILURES
+from gateway_service.metrics import RATELIMIT_BATCH_SIZE, RATELIMIT_DECISIONS, REDIS_FAILURES
 
 __all__ = ["RateLimiter", "RedisUnavailable", "create_limiter_redis"]
 
 logger = logging.getLogger("gateway.ratelimit")
 
-# GCRA in integer microseconds (exact in Lua's doubles up to 2^53; now ≈ 1.8e15).
-# KEYS[1]: the key; ARGV[1]: emission interval (µs per request, rounded up so a burst can
-# never exceed the count); ARGV[2]: burst tolerance (µs) = emission * (count - 1).
-# Returns {allowed, remaining, microseconds until reset (allowed) or retry (denied)}.
+# GCRA in integer microseconds (exact in Lua's doubles up to 2^53; now ≈ 1.8e15), for
+# every request of one batch in turn, so two requests of one key in a batch see each other.
+# KEYS[i]: request i's key; ARGV[2i-1]: its emission interval (µs per request, rounded up so
+# a burst can never exceed the count); ARGV[2i]: its burst tolerance (µs) =
+# emission * (count - 1). Returns, flat, {allowed, remaining, microseconds until reset
+# (allowed) or retry (denied)} per request.
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local emission = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local ahead = tat - now
-if ahead > tolerance then
-  return {0, 0, ahead - tolerance}
+local out = {}
+for i = 1, #KEYS do
+  local emission = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local ahead = tat - now
+  if ahead > tolerance then
+    out[#out + 1] = 0
+    out[#out + 1] = 0
+    out[#out + 1] = ahead - tolerance
+  else
+    local new_tat = tat + emission
+    local used = new_tat - now
+    redis.call('SET', KEYS[i], string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
+    local remaining = math.floor((tolerance - used) / emission) + 1
+    if remaining < 0 then remaining = 0 end
+    out[#out + 1] = 1
+    out[#out + 1] = remaining
+    out[#out + 1] = used
+  end
 end
-local new_tat = tat + emission
-local used = new_tat - now
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
-local remaining = math.floor((tolerance - used) / emission) + 1
-if remaining < 0 then remaining = 0 end
-return {1, remaining, used}
+return out
 """
 
 
@@ -87,8 +98,31 @@ def create_limiter_redis(url: str, timeout_seconds: float, max_connections: int 
     return Redis(connection_pool=pool)
 
 
+class _Batch:
+    """The requests that asked for a decision in one turn of the event loop."""
+
+    __slots__ = ("args", "keys", "waiters")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.args: list[int] = []
+        self.waiters: list[asyncio.Future[tuple[int, int, int]]] = []
+
+
+def _fail_all(batch: _Batch, exc: BaseException) -> None:
+    unavailable = RedisUnavailable(f"{type(exc).__name__}: {exc}")
+    unavailable.__cause__ = exc
+    for waiter in batch.waiters:
+        if not waiter.done():
+            waiter.set_exception(unavailable)
+
+
 class RateLimiter:
-    """GCRA limits in Redis with a bounded wait.
+    """GCRA limits in Redis with a bounded wait, one script call per turn of the event loop.
+
+    Requests that ask in the same turn of the loop share one call (up to `max_batch`): under
+    load many arrive together, and one call costs the gateway (and Redis) about what each of
+    them cost alone. Each still gets its own decision, in order, atomically.
 
     The wait is `timeout_seconds`, stretched (up to a hard cap of 2 s) only while Redis
     keeps answering other calls or this process's event loop is visibly behind: then the
@@ -104,6 +138,7 @@ class RateLimiter:
         timeout_seconds: float,
         backoff_seconds: float,
         fail_open: bool,
+        max_batch: int = 64,
     ) -> None:
         self._redis = redis
         self._script = redis.register_script(_GCRA)
@@ -111,12 +146,15 @@ class RateLimiter:
         self._timeout = timeout_seconds
         self._cap = _hard_cap(timeout_seconds)
         self._backoff = backoff_seconds
+        self._max_batch = max_batch
         self.fail_open = fail_open
         self._skip_until = 0.0
         self._last_answer = 0.0
         self._tick = time.monotonic()
         self._busy_until = 0.0
         self._watcher: asyncio.Task[None] | None = None
+        self._open: _Batch | None = None
+        self._calls: set[asyncio.Task[None]] = set()
 
     async def _watch_loop(self) -> None:
         while True:
@@ -133,6 +171,8 @@ class RateLimiter:
     async def aclose(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        for call in list(self._calls):
+            call.cancel()
         await self._redis.aclose()
 
     async def warm_up(self) -> None:
@@ -170,22 +210,51 @@ class RateLimiter:
         window_us = rate.window_seconds * 1_000_000
         emission = -(-window_us // rate.count)  # ceiling division
         tolerance = emission * (rate.count - 1)
-        key = f"{self._prefix}ratelimit:{policy}:{identity}"
-        try:
-            allowed, remaining, micros = await self._bounded(
-                self._script(keys=[key], args=[emission, tolerance])
-            )
-        except Exception as exc:  # any Redis trouble is the same decision: fail open or closed
-            if _redis_down(exc):
-                # Redis is down, not just slow: stop paying even the connect attempt for a while.
-                # A timeout does not do this, so one slow moment cannot switch limiting off.
-                self._skip_until = time.monotonic() + self._backoff
-            REDIS_FAILURES.inc()
-            logger.warning(
-                "rate limiter could not reach redis",
-                extra={"error": f"{type(exc).__name__}: {exc}"[:200], "fail_open": self.fail_open},
-            )
-            raise RedisUnavailable(str(exc)) from exc
+        batch = self._open
+        if batch is None or len(batch.keys) >= self._max_batch:
+            batch = self._open = _Batch()
+            # Sent once this turn of the loop is over: the requests that arrived with this one
+            # have asked by then.
+            asyncio.get_running_loop().call_soon(self._send, batch)
+        waiter: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
+        batch.keys.append(f"{self._prefix}ratelimit:{policy}:{identity}")
+        batch.args += (emission, tolerance)
+        batch.waiters.append(waiter)
+        allowed, remaining, micros = await waiter
         decision = Decision(policy, rate, bool(allowed), int(remaining), int(micros) / 1_000_000)
         RATELIMIT_DECISIONS.labels(policy, "allowed" if decision.allowed else "denied").inc()
         return decision
+
+    def _send(self, batch: _Batch) -> None:
+        if self._open is batch:
+            self._open = None
+        call = asyncio.create_task(self._call(batch))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+
+    async def _call(self, batch: _Batch) -> None:
+        RATELIMIT_BATCH_SIZE.observe(len(batch.keys))
+        try:
+            flat = await self._bounded(self._script(keys=batch.keys, args=batch.args))
+        except Exception as exc:  # any Redis trouble is the same decision: fail open or closed
+            self._failed(exc)
+            _fail_all(batch, exc)
+            return
+        except asyncio.CancelledError as exc:  # the gateway is stopping
+            _fail_all(batch, exc)
+            raise
+        for i, waiter in enumerate(batch.waiters):
+            # A waiter whose client went away meanwhile is cancelled; its token stays spent.
+            if not waiter.done():
+                waiter.set_result((flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]))
+
+    def _failed(self, exc: Exception) -> None:
+        if _redis_down(exc):
+            # Redis is down, not just slow: stop paying even the connect attempt for a while.
+            # A timeout does not do this, so one slow moment cannot switch limiting off.
+            self._skip_until = time.monotonic() + self._backoff
+        REDIS_FAILURES.inc()
+        logger.warning(
+            "rate limiter could not reach redis",
+            extra={"error": f"{type(exc).__name__}: {exc}"[:200], "fail_open": self.fail_open},
+        )
