@@ -90,6 +90,18 @@ async def test_a_client_trace_runs_through_gateway_tasks_mongo_publish_and_analy
         s["operationName"] for s in by_service["tasks"]
     ]
     assert any(_tags(s).get("span.kind") == "server" for s in by_service["gateway"])
+    # Each call from the gateway to tasks is a client span, and tasks' server spans hang
+    # off it: the gateway put its own context in place of the client's traceparent.
+    calls = {
+        s["spanID"]: _tags(s)
+        for s in by_service["gateway"]
+        if _tags(s).get("span.kind") == "client" and _tags(s).get("taskmesh.upstream") == "tasks"
+    }
+    assert sorted(tags["http.request.method"] for tags in calls.values()) == ["PATCH", "POST"]
+    assert sorted(tags["http.response.status_code"] for tags in calls.values()) == [200, 201]
+    served = [s for s in by_service["tasks"] if _tags(s).get("span.kind") == "server"]
+    assert len(served) == 2
+    assert all(any(r["spanID"] in calls for r in s.get("references", [])) for s in served)
     # The gateway's rate-limit script in Redis is part of the same trace.
     assert any(_tags(s).get("db.system") == "redis" for s in by_service["gateway"])
     # One connected trace: every span hangs off another of this trace, or off the client.
