@@ -156,6 +156,33 @@ async def test_large_answers_are_gzipped_for_clients_that_accept_it(
     assert "content-encoding" not in small.headers
 
 
+async def test_answers_say_they_vary_by_origin_and_encoding_whoever_asked(
+    gateway: GatewayFactory, tokens: TokenFactory
+) -> None:
+    # No Origin and no gzip: the answer passes as it came, yet says that a browser or a
+    # gzip-accepting client could get another one (shared caches key on that).
+    plain = {**tokens.auth_header(), "Accept-Encoding": "identity"}
+    browser = {**plain, "Origin": "http://localhost:3000"}
+    async with gateway(cors_origins="http://localhost:3000") as gw:
+        big = await gw.client.get("/api/v1/tasks?size=4000", headers=plain)
+        small = await gw.client.get("/api/v1/tasks", headers=plain)
+        from_browser = await gw.client.get("/api/v1/tasks?size=4000", headers=browser)
+        gzipped = await gw.client.get(
+            "/api/v1/tasks?size=4000", headers={**plain, "Accept-Encoding": "gzip"}
+        )
+    for response in (big, small):
+        assert response.status_code == 200
+        assert "content-encoding" not in response.headers
+        assert "access-control-allow-origin" not in response.headers
+        vary = {v.strip().lower() for v in response.headers.get_list("vary", split_commas=True)}
+        assert vary == {"origin", "accept-encoding"}
+    assert int(big.headers["content-length"]) > 4000
+    assert from_browser.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "content-encoding" not in from_browser.headers
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert "accept-encoding" in gzipped.headers["vary"].lower()
+
+
 async def test_security_headers_on_proxied_and_own_answers(
     gateway: GatewayFactory, tokens: TokenFactory
 ) -> None:

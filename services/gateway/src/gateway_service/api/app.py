@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from taskmesh_common.app import create_service_app
 from taskmesh_common.security import TokenVerifier
 
@@ -20,6 +18,7 @@ from gateway_service.config import Settings
 
 from .edge import EdgeMiddleware
 from .errors import install_gateway_errors
+from .negotiation import CorsAndGzip
 from .security_headers import SecurityHeadersMiddleware
 
 __all__ = ["create_app"]
@@ -88,14 +87,14 @@ def create_app(
 
     app.add_route("/openapi.json", openapi, include_in_schema=False)
 
-    # Innermost last: request ids (taskmesh_common) → security headers → CORS → gzip →
+    # Innermost last: request ids (taskmesh_common) → security headers → CORS and gzip →
     # edge checks → routes. Appending keeps ours inside the request-id middleware, so even
     # a 429 or 401 made here carries X-Request-ID.
     app.user_middleware.extend(
         [
             Middleware(SecurityHeadersMiddleware),
             Middleware(
-                CORSMiddleware,
+                CorsAndGzip,
                 allow_origins=settings.cors_origins,
                 allow_methods=_ALL_METHODS,
                 allow_headers=[
@@ -117,8 +116,9 @@ def create_app(
                     "X-Request-ID",
                 ],
                 max_age=600,
+                gzip_minimum_size=settings.gzip_minimum_bytes,
+                gzip_level=5,
             ),
-            Middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=5),
             Middleware(EdgeMiddleware),
         ]
     )
