@@ -239,6 +239,23 @@ def print_report(results: Results) -> None:
                 f"{r['tracing']:<8}{r['endpoint']:<10}{r['rate']:>8}"
                 f"{_fmt(r['gateway_cpu_ms'], 2):>12}{_fmt(r['tasks_cpu_ms'], 2):>10}"
             )
+    saturated = results.get("http_cpu_saturated")
+    if saturated:
+        print(
+            "\n== CPU per request while wrk drives each path as fast as it answers (/proc), ms =="
+        )
+        names = ("gateway", "nginx", "tasks", "ferretdb", "redis", "wrk")
+        print(
+            f"{'tracing':<8}{'endpoint':<10}{'target':<9}{'req/s':>8}"
+            + "".join(f"{name:>9}" for name in names)
+            + f"{'all':>8}{'cores':>7}"
+        )
+        for r in saturated:
+            print(
+                f"{r['tracing']:<8}{r['endpoint']:<10}{r['target']:<9}{r['rps']:>8.0f}"
+                + "".join(f"{_fmt(r['cpu_ms'].get(name), 3):>9}" for name in names)
+                + f"{r['all_ms']:>8.2f}{r['cores_busy']:>7.2f}"
+            )
     writes = results.get("writes")
     if writes:
         print(

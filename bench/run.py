@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import functools
 import os
+import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ from bench.pipeline import (
     wait_for_processed,
 )
 from bench.relay_probe import relay_anatomy
-from bench.wrk import WrkResult, combine, lua_script, run_wrk
+from bench.wrk import WrkResult, combine, cpu_while_saturated, lua_script, run_wrk
 
 __all__ = ["main"]
 
@@ -129,17 +131,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def http_pass(
-    sets: dict[str, RunningServices], args: argparse.Namespace, work: Path
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    sets: dict[str, RunningServices],
+    args: argparse.Namespace,
+    work: Path,
+    shared_pids: dict[str, int],
+) -> dict[str, list[dict[str, Any]]]:
     """Both GETs, straight to tasks, through nginx and through the gateway, for each set
     (tracing off and on), every target's rounds taken in turn with all the others': as fast
-    as wrk gets answers, then at one fixed rate for all (vegeta)."""
+    as wrk gets answers (with the CPU each process used meanwhile), then at one fixed rate
+    for all (vegeta). `shared_pids`: servers both sets use (FerretDB, Redis)."""
     vegeta = ensure_binary(VEGETA)
     targets: dict[tuple[str, str], str] = {}
     tokens: dict[str, str] = {}
     scripts: dict[str, str] = {}
     paths: dict[str, dict[str, str]] = {}
     proxies: list[stack.Nginx] = []
+    nginx_of: dict[str, stack.Nginx] = {}
     try:
         for tracing, running in sets.items():
             urls = running.urls
@@ -147,6 +154,7 @@ async def http_pass(
             tasks = stack.create_tasks(urls["tasks"], user, SEED_TASKS)
             nginx = stack.start_nginx(urls["tasks"], work / f"nginx-{tracing}")
             proxies.append(nginx)
+            nginx_of[tracing] = nginx
             targets |= {
                 (tracing, "direct"): urls["tasks"],
                 (tracing, "nginx"): nginx.url,
@@ -166,6 +174,7 @@ async def http_pass(
         fixed_rows: list[dict[str, Any]] = []
         fixed_overloaded: list[dict[str, Any]] = []
         cpu_rows: list[dict[str, Any]] = []
+        saturated: dict[tuple[str, str, str], dict[str, float]] = {}
         for endpoint in ("get_one", "list_20"):
             runs: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in targets}
             for (tracing, _), base in targets.items():
@@ -179,15 +188,20 @@ async def http_pass(
             for round_no in range(args.rounds):
                 for (tracing, target), base in targets.items():
                     _say(f"tracing {tracing}: {endpoint} via {target}, round {round_no + 1}")
-                    runs[(tracing, target)].append(
-                        await run_wrk(
+                    with _cpu_used(
+                        stack.service_pids(sets[tracing])
+                        | shared_pids
+                        | nginx_of[tracing].worker_pids(),
+                        saturated.setdefault((tracing, endpoint, target), {}),
+                    ):
+                        result = await run_wrk(
                             base + paths[tracing][endpoint],
                             scripts[tracing],
                             work,
                             seconds=per_round,
                             connections=args.connections,
                         )
-                    )
+                    runs[(tracing, target)].append(result)
             for (tracing, target), results in runs.items():
                 rows.append(
                     {"tracing": tracing, "endpoint": endpoint, "target": target, **combine(results)}
@@ -231,7 +245,35 @@ async def http_pass(
     finally:
         for nginx in proxies:
             nginx.stop()
-    return rows, fixed_rows, fixed_overloaded, cpu_rows
+    return {
+        "http": rows,
+        "http_fixed_rate": fixed_rows,
+        "http_fixed_rate_overloaded": fixed_overloaded,
+        "http_cpu": cpu_rows,
+        "http_cpu_saturated": cpu_while_saturated(rows, saturated),
+    }
+
+
+_WATCHED_AT_SATURATION = ("gateway", "nginx", "tasks", "ferretdb", "redis")
+
+
+@contextlib.contextmanager
+def _cpu_used(pids: dict[str, int], into: dict[str, float]) -> Iterator[None]:
+    """Adds to `into` the CPU seconds each process on a GET's way used during the block: the
+    gateway, nginx's worker, tasks, FerretDB, Redis, and wrk (this process's children that
+    ended meanwhile)."""
+    watched = {name: pid for name, pid in pids.items() if name in _WATCHED_AT_SATURATION}
+    before = _cpu(watched)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = _cpu(watched)
+    for name, began in before.items():
+        now = after.get(name)
+        if began is not None and now is not None:
+            into[name] = into.get(name, 0.0) + now - began
+    wrk = ended.ru_utime + ended.ru_stime - children.ru_utime - children.ru_stime
+    into["wrk"] = into.get("wrk", 0.0) + wrk
 
 
 async def _at_fixed_rate(
@@ -566,12 +608,12 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for name, mb in _rss(running).items():
                 memory.setdefault(name, {})["idle_mb"] = mb
             if args.only != "pipeline":
-                (
-                    results["http"],
-                    results["http_fixed_rate"],
-                    results["http_fixed_rate_overloaded"],
-                    results["http_cpu"],
-                ) = await http_pass({"off": untraced, "on": running}, args, work)
+                shared = {
+                    name: pid
+                    for name, pid in stack.server_pids(servers).items()
+                    if name in ("ferretdb", "redis")
+                }
+                results |= await http_pass({"off": untraced, "on": running}, args, work, shared)
                 for name, mb in _rss(untraced).items():
                     memory.setdefault(name, {})["tracing_off_end_mb"] = mb
                 untraced.stop()  # idle from here on; the rest runs on the traced set

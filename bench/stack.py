@@ -20,6 +20,7 @@ from taskmesh_local.net import free_ports, port_open
 __all__ = [
     "Nginx",
     "User",
+    "child_pids",
     "cpu_seconds",
     "pid_with_argument",
     "rss_mb",
@@ -121,6 +122,14 @@ def server_pids(servers: ServerSet) -> dict[str, int]:
     return {name: pid for name, pid in found.items() if pid is not None}
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (nginx's workers under its master)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def rss_mb(pid: int) -> float | None:
     """Resident memory (VmRSS) of one process, in MB (10^6 bytes)."""
     try:
@@ -167,6 +176,11 @@ class Nginx:
     url: str
     proc: subprocess.Popen[bytes]
     conf_dir: Path
+
+    def worker_pids(self) -> dict[str, int]:
+        """`{"nginx": pid}` of its one worker (empty until the worker runs)."""
+        workers = child_pids(self.proc.pid)
+        return {"nginx": workers[0]} if len(workers) == 1 else {}
 
     def stop(self) -> None:
         self.proc.terminate()

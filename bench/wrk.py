@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WrkResult", "combine", "lua_script", "parse_output", "run_wrk"]
+__all__ = ["WrkResult", "combine", "cpu_while_saturated", "lua_script", "parse_output", "run_wrk"]
 
 MARKER = "BENCH_JSON "
 
@@ -144,3 +144,33 @@ def combine(runs: list[WrkResult]) -> dict[str, Any]:
         "socket_errors": sum(r.socket_errors for r in runs),
         "errors": sum(r.errors for r in runs),
     }
+
+
+def cpu_while_saturated(
+    rows: list[dict[str, Any]], used: dict[tuple[str, str, str], dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Where the cores went while wrk drove one path as fast as it answered: per row of
+    ``rows`` (``tracing``, ``endpoint``, ``target``, ``requests``, ``seconds``), each
+    process's CPU in ms per request, their sum, and the cores they kept busy. ``used`` is
+    CPU seconds by process, keyed like the rows. A path's rate is the cores divided by the
+    sum, so the sums side by side say why one path is slower than another."""
+    out = []
+    for row in rows:
+        seconds = used.get((row["tracing"], row["endpoint"], row["target"]))
+        if not seconds or not row["requests"] or not row["seconds"]:
+            continue
+        per_request = {
+            name: round(spent * 1000 / row["requests"], 3) for name, spent in seconds.items()
+        }
+        out.append(
+            {
+                "tracing": row["tracing"],
+                "endpoint": row["endpoint"],
+                "target": row["target"],
+                "rps": row["rps"],
+                "cpu_ms": per_request,
+                "all_ms": round(sum(seconds.values()) * 1000 / row["requests"], 3),
+                "cores_busy": round(sum(seconds.values()) / row["seconds"], 2),
+            }
+        )
+    return out

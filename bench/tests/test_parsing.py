@@ -16,7 +16,7 @@ from bench.pipeline import (
     percentile,
 )
 from bench.report import goals, kept_up, ratios
-from bench.wrk import MARKER, combine, lua_script, parse_output
+from bench.wrk import MARKER, combine, cpu_while_saturated, lua_script, parse_output
 
 WRK_OUTPUT = (
     "Running 10s test @ http://127.0.0.1:1/x\n  1 threads and 32 connections\n"
@@ -242,3 +242,24 @@ def test_the_events_goal_names_the_rate_the_cores_allow() -> None:
         False,
         "97/s (CPU 10.0 ms an event: the cores keep up with 200/s at most)",
     )
+
+
+def test_cpu_while_saturated_gives_each_process_per_request_and_the_cores_kept_busy() -> None:
+    rows = [
+        {"tracing": "off", "endpoint": "get_one", "target": "direct", "requests": 1000,
+         "seconds": 2.0, "rps": 500.0},
+        {"tracing": "off", "endpoint": "get_one", "target": "gateway", "requests": 500,
+         "seconds": 2.0, "rps": 250.0},
+        {"tracing": "on", "endpoint": "get_one", "target": "gateway", "requests": 0,
+         "seconds": 2.0, "rps": 0.0},
+    ]  # fmt: skip
+    used = {
+        ("off", "get_one", "direct"): {"tasks": 1.5, "wrk": 0.3},
+        ("off", "get_one", "gateway"): {"gateway": 1.8, "tasks": 1.0, "redis": 0.1, "wrk": 0.1},
+        ("on", "get_one", "gateway"): {"gateway": 1.0},
+    }
+    direct, gateway = cpu_while_saturated(rows, used)  # no requests: no row
+    assert direct["cpu_ms"] == {"tasks": 1.5, "wrk": 0.3}
+    assert (direct["all_ms"], direct["cores_busy"]) == (1.8, 0.9)
+    assert gateway["cpu_ms"] == {"gateway": 3.6, "tasks": 2.0, "redis": 0.2, "wrk": 0.2}
+    assert (gateway["all_ms"], gateway["cores_busy"]) == (6.0, 1.5)
