@@ -14,7 +14,7 @@ from taskmesh_common.logging import configure_logging
 from taskmesh_common.metrics import metrics_endpoint
 from taskmesh_common.middleware import RequestContextMiddleware
 from taskmesh_common.settings import ServiceSettings
-from taskmesh_common.telemetry import instrument_app, setup_telemetry
+from taskmesh_common.telemetry import RouteOf, instrument_app, setup_telemetry
 
 __all__ = ["Lifespan", "create_service_app"]
 
@@ -28,11 +28,13 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     description: str = "",
     version: str = "1.0.0",
+    route_of: RouteOf | None = None,
 ) -> FastAPI:
     """A FastAPI app with logging, telemetry, problem+json errors, request ids, health and metrics.
 
     The service's `lifespan` opens its clients, keeps them on `app.state` and registers
-    readiness checks on `app.state.readiness`.
+    readiness checks on `app.state.readiness`. `route_of` names the spans of requests the
+    router never sees (see `instrument_app`).
     """
     configure_logging(settings.service_name, settings.log_level)
     setup_telemetry(settings.service_name)
@@ -43,5 +45,5 @@ def create_service_app(
     app.include_router(health_router())
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
-    instrument_app(app)
+    instrument_app(app, route_of=route_of)
     return app

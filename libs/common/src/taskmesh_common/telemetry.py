@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, Literal
 
 from opentelemetry import propagate, trace
@@ -15,7 +16,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["instrument_app", "setup_telemetry", "span_processor", "telemetry_enabled"]
+__all__ = [
+    "RouteOf",
+    "instrument_app",
+    "setup_telemetry",
+    "span_processor",
+    "telemetry_enabled",
+]
 
 _configured_service: str | None = None
 _instrumented = False
@@ -95,17 +102,34 @@ def _instrument_libraries() -> None:
 EXCLUDED_SPANS: list[Literal["receive", "send"]] = ["receive", "send"]
 
 
-def instrument_app(app: Any, tracer_provider: Any = None) -> None:
-    """One server span per request (`tracer_provider`: the global one unless given)."""
+RouteOf = Callable[[dict[str, Any]], str | None]
+
+
+def instrument_app(app: Any, tracer_provider: Any = None, route_of: RouteOf | None = None) -> None:
+    """One server span per request (`tracer_provider`: the global one unless given).
+
+    `route_of(scope)` names the route template of requests the router never sees (the
+    gateway's proxied paths); the span is then called "<method> <template>", with
+    `http.route`, instead of just "<method>".
+    """
     if not telemetry_enabled():
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    def name_by_route(span: Any, scope: dict[str, Any]) -> None:
+        if route_of is None or not span.is_recording():
+            return
+        route = route_of(scope)
+        if route is not None:
+            span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+            span.set_attribute("http.route", route)
 
     FastAPIInstrumentor.instrument_app(
         app,
         excluded_urls="healthz,readyz,metrics",
         exclude_spans=EXCLUDED_SPANS,
         tracer_provider=tracer_provider,
+        server_request_hook=name_by_route if route_of is not None else None,
     )
 
 

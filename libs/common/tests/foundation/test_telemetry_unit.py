@@ -4,6 +4,7 @@ makes one server span."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from taskmesh_common.telemetry import BSP_MAX_EXPORT_BATCH_SIZE, instrument_app, span_processor
 
 
@@ -78,3 +81,42 @@ async def test_a_request_makes_one_server_span_without_per_message_spans() -> No
     assert [(s.name, s.kind) for s in spans] == [("POST /items/{item_id}", SpanKind.SERVER)]
     attributes = spans[0].attributes or {}
     assert attributes.get("http.response.status_code", attributes.get("http.status_code")) == 200
+
+
+async def test_requests_the_router_never_sees_are_named_by_their_route_template() -> None:
+    """The gateway answers proxied paths before its router: an SRE still sees
+    "GET /proxied/{path}" in Jaeger, not a bare "GET"."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI()
+
+    @app.get("/own/{name}")
+    async def own(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    class AnswerBeforeTheRouter:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/proxied/"):
+                await PlainTextResponse("proxied")(scope, receive, send)
+                return
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(AnswerBeforeTheRouter)
+
+    def route_of(scope: dict[str, Any]) -> str | None:
+        return "/proxied/{path}" if scope["path"].startswith("/proxied/") else None
+
+    instrument_app(app, tracer_provider=provider, route_of=route_of)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/proxied/a/b")).text == "proxied"
+        assert (await client.get("/own/x")).json() == {"name": "x"}
+
+    spans = {s.name: s.attributes or {} for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /proxied/{path}", "GET /own/{name}"}
+    assert spans["GET /proxied/{path}"]["http.route"] == "/proxied/{path}"
+    assert spans["GET /own/{name}"]["http.route"] == "/own/{name}"

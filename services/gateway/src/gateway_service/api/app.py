@@ -15,6 +15,7 @@ from gateway_service.adapters.openapi_source import OpenApiCatalog
 from gateway_service.adapters.ratelimiter import RateLimiter, create_limiter_redis
 from gateway_service.adapters.upstream import UpstreamClient, create_session
 from gateway_service.config import Settings
+from gateway_service.domain.routing import route_template
 
 from .edge import EdgeMiddleware
 from .errors import install_gateway_errors
@@ -73,7 +74,13 @@ def create_app(
             await token_verifier.aclose()
             await app.state.limiter.aclose()
 
-    app = create_service_app(settings, title="taskmesh gateway", lifespan=lifespan)
+    # The proxied paths never reach the router: their spans are named by route_template.
+    app = create_service_app(
+        settings,
+        title="taskmesh gateway",
+        lifespan=lifespan,
+        route_of=lambda scope: route_template(scope.get("path", "")),
+    )
     install_gateway_errors(app)
 
     # The merged document replaces FastAPI's own (which would list only health routes).

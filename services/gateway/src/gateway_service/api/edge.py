@@ -28,7 +28,13 @@ from gateway_service.domain.ratelimit import (
     policy_header,
     ratelimit_header,
 )
-from gateway_service.domain.routing import AUTH_POLICY_PATHS, ROUTES, is_public, upstream_for
+from gateway_service.domain.routing import (
+    AUTH_POLICY_PATHS,
+    ROUTES,
+    is_public,
+    route_template,
+    upstream_for,
+)
 from gateway_service.metrics import RATELIMIT_DECISIONS
 
 from .errors import gateway_problem
@@ -76,7 +82,8 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._proxies = {name: Proxy(name) for name in ("auth", "tasks", "analytics")}
-        self._labels = {prefix: _RouteLabel(prefix + "/{path}") for prefix, _ in ROUTES}
+        templates = (route_template(prefix) for prefix, _ in ROUTES)
+        self._labels = {t: _RouteLabel(t) for t in templates if t}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or upstream_for(scope["path"]) is None:
@@ -172,10 +179,8 @@ class EdgeMiddleware:
         await proxy(scope, receive, send_with_limits)
 
     def _label(self, path: str) -> _RouteLabel:
-        for prefix, _ in ROUTES:
-            if path == prefix or path.startswith(prefix + "/"):
-                return self._labels[prefix]
-        return _RouteLabel("unmatched")
+        template = route_template(path)
+        return self._labels[template] if template else _RouteLabel("unmatched")
 
     @staticmethod
     def _policy(

@@ -13,6 +13,7 @@ __all__ = [
     "ROUTES",
     "Upstream",
     "is_public",
+    "route_template",
     "upstream_for",
 ]
 
@@ -53,3 +54,11 @@ def upstream_for(path: str) -> Upstream | None:
 def is_public(path: str) -> bool:
     # A trailing slash must not turn a protected path public or the reverse.
     return path.rstrip("/") in PUBLIC_PATHS
+
+
+def route_template(path: str) -> str | None:
+    """The template a proxied path is counted and traced under: its prefix + "/{path}"."""
+    for prefix, _ in ROUTES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefix + "/{path}"
+    return None
