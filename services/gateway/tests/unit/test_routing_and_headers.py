@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gateway_service.domain.headers import filter_request_headers, filter_response_headers
-from gateway_service.domain.routing import is_public, upstream_for
+from gateway_service.domain.routing import is_public, route_template, upstream_for
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,26 @@ from gateway_service.domain.routing import is_public, upstream_for
 )
 def test_paths_route_by_whole_segments(path: str, upstream: str | None) -> None:
     assert upstream_for(path) == upstream
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/api/v1/tasks", "/api/v1/tasks"),
+        ("/api/v1/tasks/", "/api/v1/tasks/{path}"),
+        ("/api/v1/tasks/abc", "/api/v1/tasks/{path}"),
+        ("/api/v1/tasks/abc/def", "/api/v1/tasks/{path}"),
+        ("/api/v1/auth/login", "/api/v1/auth/{path}"),
+        ("/.well-known/jwks.json", "/.well-known/jwks.json"),
+        ("/api/v1/tasksx", None),
+        ("/healthz", None),
+    ],
+)
+def test_metrics_and_spans_tell_a_collection_from_what_is_below_it(
+    path: str, template: str | None
+) -> None:
+    # A bounded set of labels (two per route), with listing apart from reading one task.
+    assert route_template(path) == template
 
 
 @pytest.mark.parametrize(

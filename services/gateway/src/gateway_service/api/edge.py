@@ -30,7 +30,6 @@ from gateway_service.domain.ratelimit import (
 )
 from gateway_service.domain.routing import (
     AUTH_POLICY_PATHS,
-    ROUTES,
     is_public,
     route_template,
     upstream_for,
@@ -82,8 +81,8 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._proxies = {name: Proxy(name) for name in ("auth", "tasks", "analytics")}
-        templates = (route_template(prefix) for prefix, _ in ROUTES)
-        self._labels = {t: _RouteLabel(t) for t in templates if t}
+        # Two templates per route (the prefix, and below it): a bounded set of labels.
+        self._labels: dict[str, _RouteLabel] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or upstream_for(scope["path"]) is None:
@@ -180,7 +179,12 @@ class EdgeMiddleware:
 
     def _label(self, path: str) -> _RouteLabel:
         template = route_template(path)
-        return self._labels[template] if template else _RouteLabel("unmatched")
+        if template is None:
+            return _RouteLabel("unmatched")
+        label = self._labels.get(template)
+        if label is None:
+            label = self._labels[template] = _RouteLabel(template)
+        return label
 
     @staticmethod
     def _policy(

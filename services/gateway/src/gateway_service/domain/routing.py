@@ -57,8 +57,12 @@ def is_public(path: str) -> bool:
 
 
 def route_template(path: str) -> str | None:
-    """The template a proxied path is counted and traced under: its prefix + "/{path}"."""
+    """The template a proxied path is counted and traced under: the prefix itself (a
+    collection: `GET /api/v1/tasks` lists, `POST` creates), or the prefix + "/{path}" for
+    anything below it (`/api/v1/tasks/{path}`: one task, or an action on it)."""
     for prefix, _ in ROUTES:
-        if path == prefix or path.startswith(prefix + "/"):
+        if path == prefix:
+            return prefix
+        if path.startswith(prefix + "/"):
             return prefix + "/{path}"
     return None
