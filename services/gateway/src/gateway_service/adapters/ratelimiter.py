@@ -210,13 +210,14 @@ class RateLimiter:
         window_us = rate.window_seconds * 1_000_000
         emission = -(-window_us // rate.count)  # ceiling division
         tolerance = emission * (rate.count - 1)
+        loop = asyncio.get_running_loop()
         batch = self._open
         if batch is None or len(batch.keys) >= self._max_batch:
             batch = self._open = _Batch()
             # Sent once this turn of the loop is over: the requests that arrived with this one
             # have asked by then.
-            asyncio.get_running_loop().call_soon(self._send, batch)
-        waiter: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
+            loop.call_soon(self._send, batch)
+        waiter: asyncio.Future[tuple[int, int, int]] = loop.create_future()
         batch.keys.append(f"{self._prefix}ratelimit:{policy}:{identity}")
         batch.args += (emission, tolerance)
         batch.waiters.append(waiter)

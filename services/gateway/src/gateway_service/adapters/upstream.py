@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from taskmesh_common.telemetry import telemetry_enabled
+from taskmesh_common.telemetry import inject_headers, telemetry_enabled
 from yarl import URL
 
 from gateway_service.adapters.breaker import UpstreamBreaker
@@ -226,8 +226,7 @@ class UpstreamClient:
 def _traced(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """`headers` with the current span's context (W3C traceparent/tracestate, baggage) in
     place of any the client sent: the upstream's spans hang off this attempt's span."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    carrier = inject_headers({})
     if not carrier:
         return headers
     replaced = {name.lower() for name in carrier}

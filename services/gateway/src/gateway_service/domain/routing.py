@@ -44,11 +44,17 @@ PUBLIC_PATHS = frozenset(
 AUTH_POLICY_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
 
 
-def upstream_for(path: str) -> Upstream | None:
+def _route(path: str) -> tuple[str, Upstream] | None:
+    """The (prefix, upstream) entry of ROUTES that serves `path`."""
     for prefix, upstream in ROUTES:
         if path == prefix or path.startswith(prefix + "/"):
-            return upstream
+            return prefix, upstream
     return None
+
+
+def upstream_for(path: str) -> Upstream | None:
+    route = _route(path)
+    return route[1] if route else None
 
 
 def is_public(path: str) -> bool:
@@ -60,9 +66,8 @@ def route_template(path: str) -> str | None:
     """The template a proxied path is counted and traced under: the prefix itself (a
     collection: `GET /api/v1/tasks` lists, `POST` creates), or the prefix + "/{path}" for
     anything below it (`/api/v1/tasks/{path}`: one task, or an action on it)."""
-    for prefix, _ in ROUTES:
-        if path == prefix:
-            return prefix
-        if path.startswith(prefix + "/"):
-            return prefix + "/{path}"
-    return None
+    route = _route(path)
+    if route is None:
+        return None
+    prefix = route[0]
+    return prefix if path == prefix else prefix + "/{path}"
