@@ -6,7 +6,8 @@ partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditio
 are not atomic). A cycle:
 
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
-   doc_id)``) and, after a ``kick()`` naming nothing (or while a scan keeps finding a
+   doc_id)``; a producer that inserted the document may pass its outbox along, which spares
+   the read below while only this relay can have recorded those entries) and, after a ``kick()`` naming nothing (or while a scan keeps finding a
    backlog), scan for documents with a pending entry (entry ids and times only; the scan
    reads the whole collection on FerretDB, so a relay does not poll with it), skipping
    those whose entries are all recorded as published (looked up by ``_id`` in
@@ -88,7 +89,7 @@ from taskmesh_common.events.pending import (
     read_unpublished,
     scan_pending,
 )
-from taskmesh_common.events.published import PUBLISHED_COLLECTION, record
+from taskmesh_common.events.published import PUBLISHED_COLLECTION, only_unpublished, record
 from taskmesh_common.events.publisher import EventPublisher, publish_in_order
 from taskmesh_common.events.sweep import drop_empty_tombstones, sweep
 from taskmesh_common.locks import DocumentLocks
@@ -190,7 +191,10 @@ class OutboxRelay:
         self.clock_skew = timedelta(seconds=clock_skew)
         self._held: dict[str, int] = {}  # partitions kept from the last cycle (key: gen)
         self._held_at = 0.0
-        self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
+        # Documents named by producers, each with its outbox when the producer knew it.
+        self._hints: dict[str, dict[Any, list[Entry] | None]] = {
+            name: {} for name in self.collections
+        }
         self._scanned_at = float("-inf")
         self._scan_now = True
         self._wake = asyncio.Event()
@@ -223,17 +227,31 @@ class OutboxRelay:
                 self._maintain(), name=f"outbox-relay-{self.service}-maintain"
             )
 
-    def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
+    def kick(
+        self,
+        collection: str | None = None,
+        doc_id: Any = None,
+        outbox: Sequence[Entry] | None = None,
+    ) -> None:
         """Publish soon: call right after a write that added outbox entries.
 
         Naming the document (``collection``, ``doc_id``) lets the next cycle read it by
         ``_id``; without a name the next cycle runs the pending scan, which reads the whole
         collection on FerretDB. The background pass also finds, every ``scan_interval``,
         what nobody named (another process's writes, a crash between write and kick).
+
+        ``outbox``: the document's whole ``_outbox`` as the write left it, which a producer
+        knows only when it inserted the document. While this relay alone has held the
+        document's partition since those entries were written (see :meth:`_unrecorded`),
+        the cycle publishes them without reading the document: nobody else can have
+        published them, and entries added later come after them, so order holds. Otherwise,
+        or when the document was named again before the cycle, it is read as usual.
         """
         hints = self._hints.get(collection or "")
         if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
-            hints[doc_id] = None
+            # Named twice before a cycle: something else may have been written since.
+            fresh = outbox is not None and doc_id not in hints
+            hints[doc_id] = list(outbox) if fresh and outbox is not None else None
         else:
             self._scan_now = True  # nothing named (or too much): look for it
         self._wake.set()
@@ -324,11 +342,14 @@ class OutboxRelay:
         cycle included).
         """
         candidates: list[tuple[str, Any]] = []
+        given: dict[tuple[str, Any], list[Entry]] = {}  # outboxes the producers passed
         for name in self.collections:
             hints = self._hints[name]
             for doc_id in list(itertools.islice(hints, self.batch_size - len(candidates))):
-                del hints[doc_id]
+                outbox = hints.pop(doc_id)
                 candidates.append((name, doc_id))
+                if outbox:
+                    given[(name, doc_id)] = outbox
         now = asyncio.get_running_loop().time()
         periodic = self._maintainer is None and now - self._scanned_at >= self.scan_interval
         if len(candidates) < self.batch_size and (self._scan_now or periodic):
@@ -348,21 +369,32 @@ class OutboxRelay:
         held = dict(self._held)
         for name, doc_id in candidates:
             if self.partition_key(name, doc_id) not in held:
-                self._hints[name][doc_id] = None  # another relay's partition: try again later
+                # Another relay's partition: try again later (named again meanwhile: read).
+                hints = self._hints[name]
+                hints[doc_id] = None if doc_id in hints else given.get((name, doc_id))
         claimed: list[ClaimedDocument] = []
         for name in self.collections:
             mine = [i for n, i in candidates if n == name and self.partition_key(n, i) in held]
-            if mine:
-                # Read after the lease is ours: nothing the previous holder recorded is missed.
-                with self._timed("read"):
-                    docs = await read_unpublished(
-                        self.db[name],
-                        self.published,
-                        mine,
-                        self._recorded,
-                        functools.partial(self._unrecorded, name),
+            if not mine:
+                continue
+            unrecorded = functools.partial(self._unrecorded, name)
+            known, read = [], []
+            for doc_id in mine:
+                doc = {"_id": doc_id, OUTBOX_FIELD: given.get((name, doc_id))}
+                if doc[OUTBOX_FIELD] and all(unrecorded(doc, e) for e in doc[OUTBOX_FIELD]):
+                    known.append(doc)
+                else:
+                    read.append(doc_id)
+            with self._timed("read"):
+                # Looks up nothing: every entry is one only this relay can have recorded.
+                docs, _ = await only_unpublished(self.published, known, self._recorded, unrecorded)
+                if read:
+                    # Read after the lease is ours: nothing the previous holder recorded
+                    # is missed.
+                    docs += await read_unpublished(
+                        self.db[name], self.published, read, self._recorded, unrecorded
                     )
-                claimed += [(name, d) for d in docs]
+            claimed += [(name, d) for d in docs]
         return claimed, held
 
     def _unrecorded(self, name: str, doc: Document, entry: Entry) -> bool:

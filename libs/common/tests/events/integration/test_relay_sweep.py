@@ -257,6 +257,114 @@ async def test_an_entry_another_relay_recorded_meanwhile_is_not_published_again(
     assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
 
 
+class CountedReads:
+    """The relay's database, counting the reads of documents in ``tasks``."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def __getitem__(self, name: str) -> Any:
+        collection = self.db[name]
+        if name != "tasks":
+            return collection
+        counter = self
+
+        class Counted:
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(collection, attr)
+
+            async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+                counter.reads += 1
+                return await collection.find_one(*args, **kwargs)
+
+            def find(self, *args: Any, **kwargs: Any) -> Any:
+                counter.reads += 1
+                return collection.find(*args, **kwargs)
+
+        return Counted()
+
+
+async def inserted(relay: OutboxRelay, db: Any, docs: list[dict[str, Any]]) -> None:
+    """Insert ``docs`` and name each to ``relay`` with its outbox, as the tasks service does."""
+    await db.tasks.insert_many(docs)
+    for doc in docs:
+        relay.kick("tasks", doc["_id"], doc[OUTBOX_FIELD])
+
+
+async def test_an_inserted_document_named_with_its_outbox_goes_out_without_a_read(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    relay = relay_for(db, broker, exchange, partitions=1, clock_skew=0, scan_interval=3600)
+    relay = without_sweep(relay)
+    reads = relay.db = CountedReads(db)  # type: ignore[assignment]
+    published = relay.published = CountedLookups(relay.published)  # type: ignore[assignment]
+    await relay.publisher.start(timeout=10)
+    earlier = task_docs(2)  # written before it held the partition: read and looked up
+    await inserted(relay, db, earlier)
+    assert await relay.run_once() == 2
+    assert reads.reads >= 1 and published.lookups >= 2
+
+    later = task_docs(3, updated=1)  # the first holds two entries: both go, in order
+    await inserted(relay, db, later)
+    before = (reads.reads, published.lookups)
+    assert await relay.run_once() == 3
+    assert (reads.reads, published.lookups) == before
+
+    # Named again after a write the kick does not describe: read, so the new entry goes too.
+    again = task_docs(1)
+    await inserted(relay, db, again)
+    update = dict(again[0][OUTBOX_FIELD][0], id=unique_name("event"), type="task.updated")
+    await db.tasks.update_one({"_id": again[0]["_id"]}, {"$push": {OUTBOX_FIELD: update}})
+    relay.kick("tasks", again[0]["_id"])
+    assert await relay.run_once() == 1
+    assert reads.reads == before[0] + 1
+    await relay.publisher.close()
+
+    docs = earlier + later + again
+    expected = [e["id"] for d in docs for e in d[OUTBOX_FIELD]] + [update["id"]]
+    messages = await spy.collect(len(expected))
+    await spy.quiet_for(0.5)
+    assert sorted(m.message_id for m in messages) == sorted(expected)
+    order = [m.message_id for m in messages]
+    first, second = (e["id"] for e in later[0][OUTBOX_FIELD])
+    assert order.index(first) < order.index(second)
+    assert order.index(again[0][OUTBOX_FIELD][0]["id"]) < order.index(update["id"])
+
+
+async def test_an_outbox_passed_for_a_partition_another_relay_held_is_read_again(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    """Another relay may have published the entries and swept them, records and all:
+    only the document tells."""
+    a = without_sweep(relay_for(db, broker, exchange, partitions=1, clock_skew=0))
+    b = relay_for(db, broker, exchange, partitions=1, clock_skew=0)
+    for relay in (a, b):
+        await relay.publisher.start(timeout=10)
+    first = task_docs(1)
+    await inserted(a, db, first)
+    assert await a.run_once() == 1  # a holds the partition, alone so far
+    second = task_docs(1)
+    await inserted(b, db, second)
+    assert await b.run_once() == 1  # b takes it, publishes and records, gives it back
+    await b.sweep()  # and pulls the entry from its document, then deletes the record
+    assert (
+        await db[PUBLISHED_COLLECTION].find_one({"_id": second[0][OUTBOX_FIELD][0]["id"]}) is None
+    )
+    assert await db.tasks.count_documents({"_id": second[0]["_id"], **PENDING}) == 0
+    a.kick("tasks", second[0]["_id"], second[0][OUTBOX_FIELD])
+    assert await a.run_once() == 0  # a knows b held it: it reads, and finds nothing left
+    for relay in (a, b):
+        await relay.publisher.close()
+    await spy.collect(2)
+    await spy.quiet_for(1.0)
+    ids = Counter(m.message_id for m in spy.messages)
+    assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
+
+
 async def test_a_busy_relay_publishes_first_and_sweeps_once_its_backlog_bound_is_reached(
     broker, db, exchange, spy, task_docs, relay_for
 ):

@@ -196,14 +196,15 @@ class TaskRepository:
         self,
         collection: AsyncCollection[Document],
         *,
-        on_write: Callable[[str], None] | None = None,
+        on_write: Callable[..., None] | None = None,
         locks: DocumentLocks | None = None,
     ) -> None:
         self.collection = collection
         self.locks = locks or task_locks(collection.database)
-        # Called with a task's id after a write that added an event to it: wakes the
-        # outbox relay (`OutboxRelay.kick`) so the event goes out now.
-        self._on_write = on_write or (lambda _: None)
+        # Called with a task's id after a write that added an event to it (and, after an
+        # insert, the new document's whole outbox): wakes the outbox relay
+        # (`OutboxRelay.kick`) so the event goes out now, without reading the document.
+        self._on_write = on_write or (lambda *_: None)
         self._inserts: GroupCommit[str, Document, Inserted] = GroupCommit(
             lambda _, docs: insert_each(self.collection, docs)
         )
@@ -237,7 +238,7 @@ class TaskRepository:
             if idempotency_key is None:
                 raise DuplicateKeyError(f"task {task.id} exists already", DUPLICATE_KEY)
             return await self._replay(doc["idem"], request_hash), False
-        self._on_write(task.id)
+        self._on_write(task.id, doc[OUTBOX_FIELD])
         return task, True
 
     async def _replay(self, idem: str, request_hash: str | None) -> Task:
