@@ -129,10 +129,16 @@ def goals(results: Results) -> list[tuple[str, bool, str]]:
         cpu = pipe.get("cpu_ms_per_event") or {}
         ceiling = cpu.get("ceiling_events_per_s")
         detail = f"{eps:.0f}/s" + (
-            f" (CPU {cpu['all']:.1f} ms an event: the cores keep up with {ceiling}/s at most)"
+            f" (CPU {cpu['all']:.1f} ms an event: the cores keep up with {ceiling}/s at most"
             if ceiling
             else ""
         )
+        swept = (pipe.get("sweep_cpu_ms_per_entry") or {}).get("all")
+        if ceiling and swept:
+            # The relay sweeps a burst's entries after it: a steady state pays both.
+            steady = round(ceiling * cpu["all"] / (cpu["all"] + swept))
+            detail += f"; {steady}/s with the sweep's {swept:.1f} ms"
+        detail += ")" if ceiling else ""
         checks.append(("pipeline >= 1000 events/s end to end", eps >= 1000, detail))
         p99 = pipe.get("analytics_lag_p99_s")
         checks.append(

@@ -244,6 +244,23 @@ def test_the_events_goal_names_the_rate_the_cores_allow() -> None:
     )
 
 
+def test_the_events_goal_adds_the_sweep_a_steady_state_pays_too() -> None:
+    cpu = {"tasks": 6.0, "analytics": 4.0, "all": 10.0, "ceiling_events_per_s": 200}
+    pipe = {
+        "end_to_end_events_per_s": 97.4,
+        "analytics_lag_p99_s": 5.0,
+        "cpu_ms_per_event": cpu,
+        "sweep_cpu_ms_per_entry": {"tasks": 1.5, "ferretdb": 1.0, "all": 2.5},
+    }
+    ((numbers,),) = [(text,) for goal, _, text in goals({"ratios": [], "http": [],
+                     "pipeline": pipe}) if goal.startswith("pipeline >= 1000")]  # fmt: skip
+    # 10 ms an event and 2.5 ms to sweep it: 12.5 ms, so two cores keep up with 160/s.
+    assert numbers == (
+        "97/s (CPU 10.0 ms an event: the cores keep up with 200/s at most; "
+        "160/s with the sweep's 2.5 ms)"
+    )
+
+
 def test_cpu_while_saturated_gives_each_process_per_request_and_the_cores_kept_busy() -> None:
     rows = [
         {"tracing": "off", "endpoint": "get_one", "target": "direct", "requests": 1000,
