@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from taskmesh_common.events.envelope import OUTBOX_FIELD
+from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
 from taskmesh_common.events.published import Document, only_unpublished
 from taskmesh_common.mongo import find_by_ids
 
@@ -81,11 +81,11 @@ async def read_unpublished(
     known: Container[Any] = (),
     unrecorded: Callable[[Document, Mapping[str, Any]], bool] | None = None,
 ) -> list[Document]:
-    """The documents ``ids`` (``_id``, ``_outbox``; read by ``_id``, see
+    """The documents ``ids`` (``_id``, ``_outbox``, ``_deleted``; read by ``_id``, see
     :func:`~taskmesh_common.mongo.find_by_ids`), outboxes cut to what is not yet published
     (:func:`~taskmesh_common.events.published.only_unpublished`); documents with nothing
     left are left out."""
-    found = await find_by_ids(collection, ids, {OUTBOX_FIELD: 1})
+    found = await find_by_ids(collection, ids, {OUTBOX_FIELD: 1, DELETED_FIELD: 1})
     docs = [doc for doc in found.values() if doc.get(OUTBOX_FIELD)]
     return (await only_unpublished(published, docs, known, unrecorded))[0]
 

@@ -74,7 +74,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from taskmesh_common.events.envelope import OUTBOX_FIELD
+from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
 from taskmesh_common.events.leases import Leases
 from taskmesh_common.events.metrics import (
     OUTBOX_OLDEST_AGE,
@@ -209,6 +209,9 @@ class OutboxRelay:
         # Entry ids this relay recorded as published (the newest _MAX_RECORDED): claims
         # skip them without asking the database.
         self._recorded: dict[Any, None] = {}
+        # The same entries' values as stored (the newest max_unswept, none of tombstones):
+        # the sweep pulls them by these without reading their documents.
+        self._values: dict[Any, Entry] = {}
 
     @contextlib.contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -405,6 +408,14 @@ class OutboxRelay:
         written = entry_time(entry)
         return since is not None and written is not None and written > since + self.clock_skew
 
+    def _remembered(self, ids: Sequence[Any]) -> list[Document] | None:
+        """The entries ``ids`` as this relay published them, if it still holds them all
+        (see :mod:`.sweep`); handed out once, so a sweep that fails with them reads next."""
+        values = [self._values.pop(i, None) for i in ids]
+        if any(value is None for value in values):
+            return None
+        return [dict(value) for value in values if value is not None]
+
     def _look_up_all_again(self) -> None:
         """Stop trusting this relay's memory of what it recorded for entries written so
         far: they are looked up again (partitions count as solely held from their next
@@ -458,10 +469,16 @@ class OutboxRelay:
                 # Some records may have been written without this relay knowing which.
                 self._look_up_all_again()
                 raise
-        for _, entries in done:
+        for doc, entries in done:
             for entry in entries:
                 self._recorded[entry["id"]] = None
                 self._unswept += 1
+                if not doc.get(DELETED_FIELD):
+                    self._values[entry["id"]] = entry
+        for oldest in list(
+            itertools.islice(self._values, max(0, len(self._values) - self.max_unswept))
+        ):
+            del self._values[oldest]
         excess = len(self._recorded) - _MAX_RECORDED
         if excess > 0:
             self._look_up_all_again()  # forgotten records are no longer known by memory
@@ -492,6 +509,7 @@ class OutboxRelay:
                     parallel=self.lock_parallelism,
                     limit=limit,
                     tombstones=tombstones,
+                    remembered=self._remembered,
                 )
                 swept, left, tombstones = swept + n, left - limit, False
                 if complete or (yielding and self._writes_waiting()):

@@ -6,7 +6,11 @@ off the publishing path. For each collection, up to ``limit`` ``outbox_published
 
 1. lease the partitions of their documents (the claim's leases: no relay reads those
    documents for publishing meanwhile, so none sees an entry whose record is already gone);
-2. read the documents, by ``_id`` (:func:`~taskmesh_common.mongo.find_by_ids`);
+2. read the documents, by ``_id`` (:func:`~taskmesh_common.mongo.find_by_ids`), except,
+   where ``locks`` are given, those whose recorded entries the relay still holds as it
+   published them (``remembered``): their values are what the document stores, so they are
+   pulled without the read, and a pull that changes nothing (the values were not the
+   stored ones after all) counts as failed: its records stay for a sweep that reads;
 3. pull the recorded entries (values as read back, so ``$pullAll`` matches on FerretDB and
    MongoDB alike) and delete a tombstone (``_deleted: true``) once its outbox is empty:
    per document under its producers' lock where ``locks`` are given (FerretDB's updates are
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -38,13 +42,22 @@ from taskmesh_common.events.published import Document, forget
 from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import find_by_ids
 
-__all__ = ["NOTHING_PENDING", "drop_empty_tombstones", "sweep", "sweep_collection"]
+__all__ = [
+    "NOTHING_PENDING",
+    "Remembered",
+    "drop_empty_tombstones",
+    "sweep",
+    "sweep_collection",
+]
 
 logger = logging.getLogger("taskmesh.events.sweep")
 
 NOTHING_PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": False}}
 # A document as read by the sweep, and those of its entries that are recorded as published.
 Work = list[tuple[Document, list[Document]]]
+# The entries with these event ids as the relay published them (as stored), each handed out
+# once; None when it does not know them all, or the document was a tombstone.
+Remembered = Callable[[Sequence[Any]], list[Document] | None]
 # Documents whose locks are held together: bounds how long a producer may wait on one.
 _LOCK_CHUNK = 50
 
@@ -60,6 +73,7 @@ async def sweep(
     parallel: int,
     limit: int,
     tombstones: bool,
+    remembered: Remembered | None = None,
 ) -> tuple[int, bool]:
     """:func:`sweep_collection` each collection (and, with ``tombstones``,
     :func:`drop_empty_tombstones`); returns records deleted, and whether that was all."""
@@ -73,6 +87,7 @@ async def sweep(
             locks=locks.get(name),
             parallel=parallel,
             limit=limit,
+            remembered=remembered,
         )
         swept, complete = swept + n, complete and done
         if tombstones:
@@ -89,6 +104,7 @@ async def sweep_collection(
     locks: DocumentLocks | None,
     parallel: int,
     limit: int,
+    remembered: Remembered | None = None,
 ) -> tuple[int, bool]:
     """Sweep up to ``limit`` published entries of ``collection``.
 
@@ -107,9 +123,19 @@ async def sweep_collection(
         return 0, False
     try:
         mine = [d for d in by_doc if partition_key(name, d) in held]
-        fields = {OUTBOX_FIELD: 1, DELETED_FIELD: 1}
-        found = await find_by_ids(collection, mine, fields)
         work: Work = []
+        unread = mine
+        if locks is not None and remembered is not None:
+            unread = []
+            for doc_id in mine:
+                entries = remembered(by_doc[doc_id])
+                if entries is None:
+                    unread.append(doc_id)
+                else:
+                    work.append(({"_id": doc_id}, entries))
+        known = {doc["_id"] for doc, _ in work}
+        fields = {OUTBOX_FIELD: 1, DELETED_FIELD: 1}
+        found = await find_by_ids(collection, unread, fields)
         for doc_id, doc in found.items():
             ids = set(by_doc[doc_id])
             work.append((doc, [e for e in doc.get(OUTBOX_FIELD) or [] if e.get("id") in ids]))
@@ -117,7 +143,7 @@ async def sweep_collection(
             await _pull_batched(collection, work)
             failed: set[Any] = set()
         else:
-            failed = await _pull_locked(collection, work, locks, parallel=parallel)
+            failed = await _pull_locked(collection, work, locks, parallel=parallel, known=known)
         # A document that is gone has nothing left to pull: its records go too.
         done = [r for d in mine if d not in failed for r in by_doc[d]]
         await forget(published, done)
@@ -142,10 +168,20 @@ async def _pull_batched(collection: AsyncCollection[Document], work: Work) -> No
         )
 
 
+class _NotAsRemembered(Exception):
+    """A pull by remembered values changed nothing: the document is read next time."""
+
+
 async def _pull_locked(
-    collection: AsyncCollection[Document], work: Work, locks: DocumentLocks, *, parallel: int
+    collection: AsyncCollection[Document],
+    work: Work,
+    locks: DocumentLocks,
+    *,
+    parallel: int,
+    known: Container[Any] = (),
 ) -> set[Any]:
     """Each document's pull (and tombstone delete) under its lock; returns the failed ids.
+    ``known``: documents not read, whose entries are remembered values (see :func:`sweep`).
 
     The documents go in chunks of ``_LOCK_CHUNK``: the chunk's free locks are taken with one
     insert and given back with one delete (a busy document is left for the next sweep), and
@@ -158,9 +194,11 @@ async def _pull_locked(
     async def one(doc: Document, entries: list[Document]) -> None:
         async with slots:
             if entries:
-                await collection.update_one(
+                result = await collection.update_one(
                     {"_id": doc["_id"]}, {"$pullAll": {OUTBOX_FIELD: entries}}
                 )
+                if result.modified_count == 0 and doc["_id"] in known:
+                    raise _NotAsRemembered(doc["_id"])
             if doc.get(DELETED_FIELD) is True:
                 await collection.delete_one(
                     {"_id": doc["_id"], DELETED_FIELD: True, **NOTHING_PENDING}

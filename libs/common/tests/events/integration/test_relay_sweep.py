@@ -365,6 +365,63 @@ async def test_an_outbox_passed_for_a_partition_another_relay_held_is_read_again
     assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
 
 
+async def test_the_sweep_pulls_what_the_relay_published_without_reading_the_documents(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    locks = DocumentLocks(db["task_write_locks"])
+    relay = relay_for(db, broker, exchange, locks={"tasks": locks}, scan_interval=3600)
+    await relay.publisher.start(timeout=10)
+    docs = task_docs(4, updated=2)  # passed with their kicks, as the tasks service does
+    await inserted(relay, db, docs)
+    assert await relay.run_once() == 4
+    read = task_docs(2)  # named without their outboxes: read, then remembered as read
+    await named(relay, db, read)
+    assert await relay.run_once() == 2
+    reads = relay.db = CountedReads(db)  # type: ignore[assignment]
+
+    assert await relay.sweep() == 8
+    assert reads.reads == 0
+    assert await db.tasks.count_documents(PENDING) == 0
+    assert await db[PUBLISHED_COLLECTION].count_documents({}) == 0
+    await relay.publisher.close()
+    await spy.collect(8)
+    await spy.quiet_for(0.5)
+    assert len(spy.messages) == 8
+
+
+async def test_a_remembered_value_the_document_does_not_hold_leaves_its_record_for_a_read(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    """Were the values not the stored ones, the pull would change nothing: the record must
+    stay (deleting it would let the entry go out again), and the next sweep reads."""
+    locks = DocumentLocks(db["task_write_locks"])
+    relay = relay_for(db, broker, exchange, locks={"tasks": locks}, scan_interval=3600)
+    await relay.publisher.start(timeout=10)
+    docs = task_docs(2)
+    await inserted(relay, db, docs)
+    assert await relay.run_once() == 2
+    wrong = docs[0][OUTBOX_FIELD][0]["id"]
+    relay._values[wrong] = {**relay._values[wrong], "subject": "not what was stored"}
+    reads = relay.db = CountedReads(db)  # type: ignore[assignment]
+
+    assert await relay.sweep() == 1  # the other document only
+    assert reads.reads == 0
+    assert await db[PUBLISHED_COLLECTION].find_one({"_id": wrong}) is not None
+    assert await db.tasks.count_documents(PENDING) == 1
+
+    assert await relay.sweep() == 1  # read this time
+    assert reads.reads == 1
+    assert await db.tasks.count_documents(PENDING) == 0
+    assert await db[PUBLISHED_COLLECTION].count_documents({}) == 0
+    assert await relay.run_once() == 0  # nothing pending: nothing goes out again
+    await relay.publisher.close()
+    await spy.collect(2)
+    await spy.quiet_for(0.5)
+    assert sorted(m.message_id for m in spy.messages) == sorted(
+        d[OUTBOX_FIELD][0]["id"] for d in docs
+    )
+
+
 async def test_a_busy_relay_publishes_first_and_sweeps_once_its_backlog_bound_is_reached(
     broker, db, exchange, spy, task_docs, relay_for
 ):
