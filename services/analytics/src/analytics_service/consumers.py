@@ -16,7 +16,15 @@ __all__ = ["build_consumer"]
 def build_consumer(
     settings: Settings, broker: BrokerConnection, db: AsyncDatabase[Document], projector: Projector
 ) -> Consumer:
-    """Competing consumers: every replica takes from the same queue; handlers are idempotent."""
+    """Competing consumers: every replica takes from the same queue.
+
+    No separate dedupe (``dedupe=False``): the projector is idempotent by itself. Under the
+    user's lock it writes a task's fact and statistics entry only when the event's version
+    is newer than the stored one, keeps events by their id (a second insert is refused),
+    and drops late events of a deleted user; a second delivery changes nothing. The
+    lookup the consumer would make first cost a round trip per event, a quarter of
+    analytics' CPU per event (docs/performance.md).
+    """
     return Consumer(
         broker,
         exchange=settings.events_exchange,
@@ -26,4 +34,5 @@ def build_consumer(
         db=db,
         service=settings.service_name,
         prefetch=settings.consumer_prefetch,
+        dedupe=False,
     )

@@ -16,6 +16,7 @@ import pytest
 from analytics_service.api.app import create_app
 from analytics_service.config import Settings
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import EventPublisher, outbox_entry
 from taskmesh_common.testing import unique_name
@@ -131,19 +132,24 @@ class Analytics:
             await self.publisher.publish(entry)
 
     async def applied(self, *entries: dict[str, Any]) -> None:
-        """Publish, and return once the consumer has applied (and recorded) every event id.
-
-        Waiting for the last entry alone is not enough when it repeats an id that was
-        already processed: the summary could then be read before the others were applied.
-        """
+        """Publish, and return once the consumer has handled every message (each one,
+        repeated ids included: the summary must not be read while some wait)."""
+        before = self.handled()
         await self.publish(*entries)
-        processed = self.app.state.db["processed_events"]
-        ids = list({entry["id"] for entry in entries})
 
         async def done() -> bool:
-            return await processed.count_documents({"_id": {"$in": ids}}) == len(ids)
+            return self.handled() >= before + len(entries)
 
         await eventually(done)
+
+    def handled(self) -> float:
+        """Messages the app's consumer applied so far (`events_consumed_total`)."""
+        consumer = self.app.state.consumer
+        labels = {"service": self.settings.service_name, "queue": consumer.queue}
+        return (
+            REGISTRY.get_sample_value("events_consumed_total", {**labels, "outcome": "processed"})
+            or 0.0
+        )
 
     async def summary(self, user_id: str) -> dict[str, Any]:
         response = await self.client.get("/api/v1/analytics/summary", headers=self.headers(user_id))

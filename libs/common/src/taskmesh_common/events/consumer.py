@@ -65,6 +65,11 @@ class Consumer:
     ``queue`` is the full name (the caller adds its ``queue_prefix``). ``await start()``
     returns once consuming (or after ``start_timeout`` while the broker is away; it keeps
     trying in the background). Applied event ids live in ``db[processed_collection]``.
+
+    ``dedupe=False`` is for a handler that is idempotent by itself (its writes guarded by
+    the aggregate's version, say): a second delivery reaches it again and changes nothing,
+    so the consumer neither looks the id up before (a round trip per message) nor records
+    it after.
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class Consumer:
         processed_collection: str = "processed_events",
         dedupe_retention: timedelta = DEFAULT_RETENTION,
         tracer_provider: trace.TracerProvider | None = None,
+        dedupe: bool = True,
     ) -> None:
         if max_attempts < 1 or not retry_delays_ms:
             raise ValueError("max_attempts must be >= 1 and retry_delays_ms not empty")
@@ -95,7 +101,9 @@ class Consumer:
         self.max_attempts = max_attempts
         self.prefetch = prefetch
         self.topology = ConsumerTopology(queue, tuple(retry_delays_ms), delivery_limit)
-        self.processed = ProcessedEvents(db[processed_collection], dedupe_retention)
+        self.processed = (
+            ProcessedEvents(db[processed_collection], dedupe_retention) if dedupe else None
+        )
         self.ready = asyncio.Event()
         self._tracer = trace.get_tracer("taskmesh_common.events", tracer_provider=tracer_provider)
         self._setup_task: asyncio.Task[None] | None = None
@@ -117,7 +125,8 @@ class Consumer:
             self._setup_task = asyncio.create_task(
                 self._setup_forever(), name=f"consumer-{self.queue}"
             )
-            self._prune_task = asyncio.create_task(self._prune_forever())
+            if self.processed is not None:
+                self._prune_task = asyncio.create_task(self._prune_forever(self.processed))
         try:
             await asyncio.wait_for(self.ready.wait(), start_timeout)
         except TimeoutError:
@@ -163,8 +172,9 @@ class Consumer:
 
     async def _setup(self) -> None:
         connection = await self.broker.wait()
-        with contextlib.suppress(Exception):
-            await self.processed.ensure_indexes()  # an optimisation; never blocks consuming
+        if self.processed is not None:
+            with contextlib.suppress(Exception):
+                await self.processed.ensure_indexes()  # an optimisation; never blocks consuming
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -173,10 +183,10 @@ class Consumer:
         self._channel, self._publish_channel, self._queue = channel, publish_channel, queue
         self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
-    async def _prune_forever(self) -> None:
+    async def _prune_forever(self, processed: ProcessedEvents) -> None:
         while True:
             try:
-                await self.processed.prune()
+                await processed.prune()
             except Exception as exc:
                 logger.warning("pruning processed events failed", extra={"error": str(exc)})
             await asyncio.sleep(_PRUNE_EVERY)
@@ -223,12 +233,14 @@ class Consumer:
             },
         ) as span:
             try:
-                if await self.processed.seen(envelope.id):
+                processed = self.processed
+                if processed is not None and await processed.seen(envelope.id):
                     await message.ack()
                     EVENTS_CONSUMED.labels(self.service, self.queue, "duplicate").inc()
                     return
                 await self.handler(envelope)
-                await self.processed.record(envelope.id, event_type=envelope.type, queue=self.queue)
+                if processed is not None:
+                    await processed.record(envelope.id, event_type=envelope.type, queue=self.queue)
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, type(exc).__name__)

@@ -117,6 +117,30 @@ async def test_event_delivered_twice_is_applied_once(
     assert await db["processed_events"].count_documents({"_id": entry["id"]}) == 1
 
 
+async def test_without_dedupe_a_second_delivery_reaches_the_idempotent_handler_again(
+    broker, db, exchange, queue_name, make_task_created
+):
+    """For a handler idempotent by itself: no lookup before, no record after."""
+    applied: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        applied.append(envelope.id)
+
+    consumer = make_consumer(broker, db, exchange, queue_name, handler, dedupe=False)
+    publisher = EventPublisher(broker, exchange)
+    await consumer.start()
+    await publisher.start()
+    entry = make_task_created()
+    try:
+        await publisher.publish_many([entry, entry])
+        await eventually(lambda: len(applied) == 2)
+    finally:
+        await consumer.stop()
+        await publisher.close()
+    assert applied == [entry["id"], entry["id"]]
+    assert await db["processed_events"].count_documents({"_id": entry["id"]}) == 0
+
+
 async def test_failing_handler_is_retried_with_back_off_then_applied_once(
     broker, db, exchange, queue_name, make_task_created
 ):
