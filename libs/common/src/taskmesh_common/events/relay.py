@@ -72,6 +72,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
@@ -209,9 +211,11 @@ class OutboxRelay:
         # Entry ids this relay recorded as published (the newest _MAX_RECORDED): claims
         # skip them without asking the database.
         self._recorded: dict[Any, None] = {}
-        # The same entries' values as stored (the newest max_unswept, none of tombstones):
-        # the sweep pulls them by these without reading their documents.
-        self._values: dict[Any, Entry] = {}
+        # The same entries' values as stored, encoded (BSON, ~1 KB each; none of
+        # tombstones): the sweep pulls them by these without reading their documents, and
+        # drops each it used. Twice the backlog bound: the sweep takes the oldest records
+        # first, so a bound at the backlog's size would have dropped just those.
+        self._values: dict[Any, RawBSONDocument] = {}
 
     @contextlib.contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -408,13 +412,13 @@ class OutboxRelay:
         written = entry_time(entry)
         return since is not None and written is not None and written > since + self.clock_skew
 
-    def _remembered(self, ids: Sequence[Any]) -> list[Document] | None:
+    def _remembered(self, ids: Sequence[Any]) -> list[Mapping[str, Any]] | None:
         """The entries ``ids`` as this relay published them, if it still holds them all
         (see :mod:`.sweep`); handed out once, so a sweep that fails with them reads next."""
         values = [self._values.pop(i, None) for i in ids]
         if any(value is None for value in values):
             return None
-        return [dict(value) for value in values if value is not None]
+        return [value for value in values if value is not None]
 
     def _look_up_all_again(self) -> None:
         """Stop trusting this relay's memory of what it recorded for entries written so
@@ -474,9 +478,9 @@ class OutboxRelay:
                 self._recorded[entry["id"]] = None
                 self._unswept += 1
                 if not doc.get(DELETED_FIELD):
-                    self._values[entry["id"]] = entry
+                    self._values[entry["id"]] = RawBSONDocument(bson.encode(entry))
         for oldest in list(
-            itertools.islice(self._values, max(0, len(self._values) - self.max_unswept))
+            itertools.islice(self._values, max(0, len(self._values) - 2 * self.max_unswept))
         ):
             del self._values[oldest]
         excess = len(self._recorded) - _MAX_RECORDED

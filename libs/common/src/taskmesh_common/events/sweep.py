@@ -54,10 +54,10 @@ logger = logging.getLogger("taskmesh.events.sweep")
 
 NOTHING_PENDING: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": False}}
 # A document as read by the sweep, and those of its entries that are recorded as published.
-Work = list[tuple[Document, list[Document]]]
+Work = list[tuple[Document, list[Mapping[str, Any]]]]
 # The entries with these event ids as the relay published them (as stored), each handed out
 # once; None when it does not know them all, or the document was a tombstone.
-Remembered = Callable[[Sequence[Any]], list[Document] | None]
+Remembered = Callable[[Sequence[Any]], list[Mapping[str, Any]] | None]
 # Documents whose locks are held together: bounds how long a producer may wait on one.
 _LOCK_CHUNK = 50
 
@@ -191,7 +191,7 @@ async def _pull_locked(
     slots = asyncio.Semaphore(parallel)
     failed: set[Any] = set()
 
-    async def one(doc: Document, entries: list[Document]) -> None:
+    async def one(doc: Document, entries: list[Mapping[str, Any]]) -> None:
         async with slots:
             if entries:
                 result = await collection.update_one(

@@ -11,7 +11,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import bson
 import pytest
+from bson.raw_bson import RawBSONDocument
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, OutboxRelay
 from taskmesh_common.events.leases import Leases
@@ -369,7 +371,11 @@ async def test_the_sweep_pulls_what_the_relay_published_without_reading_the_docu
     broker, db, exchange, spy, task_docs, relay_for
 ):
     locks = DocumentLocks(db["task_write_locks"])
-    relay = relay_for(db, broker, exchange, locks={"tasks": locks}, scan_interval=3600)
+    # A backlog of eight entries, twice the bound: the sweep takes the oldest first, and
+    # the relay still holds their values.
+    relay = relay_for(
+        db, broker, exchange, locks={"tasks": locks}, scan_interval=3600, max_unswept=4
+    )
     await relay.publisher.start(timeout=10)
     docs = task_docs(4, updated=2)  # passed with their kicks, as the tasks service does
     await inserted(relay, db, docs)
@@ -401,7 +407,8 @@ async def test_a_remembered_value_the_document_does_not_hold_leaves_its_record_f
     await inserted(relay, db, docs)
     assert await relay.run_once() == 2
     wrong = docs[0][OUTBOX_FIELD][0]["id"]
-    relay._values[wrong] = {**relay._values[wrong], "subject": "not what was stored"}
+    changed = {**relay._values[wrong], "subject": "not what was stored"}
+    relay._values[wrong] = RawBSONDocument(bson.encode(changed))
     reads = relay.db = CountedReads(db)  # type: ignore[assignment]
 
     assert await relay.sweep() == 1  # the other document only
