@@ -190,19 +190,24 @@ async def test_a_lease_knows_since_when_its_owner_alone_has_held_each_key(db):
     assert a.sole_since["k"] > since  # b held it meanwhile: from now on
 
 
-class CountedLookups:
-    """The relay's ``outbox_published``, counting the lookups made through it."""
+class Counted:
+    """A collection counting the reads made through it (``find_one``, ``find``): lookups
+    in ``outbox_published``, or reads of the documents themselves."""
 
     def __init__(self, collection: Any) -> None:
         self.collection = collection
-        self.lookups = 0
+        self.reads = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.collection, name)
 
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
-        self.lookups += 1
+        self.reads += 1
         return await self.collection.find_one(*args, **kwargs)
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.collection.find(*args, **kwargs)
 
 
 async def named(relay: OutboxRelay, db: Any, docs: list[dict[str, Any]]) -> None:
@@ -212,23 +217,33 @@ async def named(relay: OutboxRelay, db: Any, docs: list[dict[str, Any]]) -> None
         relay.kick("tasks", doc["_id"])
 
 
+async def each_out_once(relays: list[OutboxRelay], spy: Any, docs: list[Any]) -> None:
+    """Close the relays' publishers; every entry of ``docs`` went out exactly once."""
+    for relay in relays:
+        await relay.publisher.close()
+    expected = Counter(e["id"] for d in docs for e in d[OUTBOX_FIELD])
+    await spy.collect(sum(expected.values()))
+    await spy.quiet_for(1.0)
+    assert Counter(m.message_id for m in spy.messages) == expected
+
+
 async def test_a_relay_alone_on_a_partition_publishes_new_entries_without_looking_them_up(
     broker, db, exchange, spy, task_docs, relay_for
 ):
     # Named documents only: no pending scan (it looks up what it finds, and is not timed here).
     relay = relay_for(db, broker, exchange, partitions=1, clock_skew=0, scan_interval=3600)
     relay = without_sweep(relay)
-    published = relay.published = CountedLookups(relay.published)  # type: ignore[assignment]
+    published = relay.published = Counted(relay.published)  # type: ignore[assignment]
     await relay.publisher.start(timeout=10)
     earlier = task_docs(3)  # written before it held the partition: maybe recorded by another
     await named(relay, db, earlier)
     assert await relay.run_once() == 3
-    assert published.lookups >= 3
+    assert published.reads >= 3
     later = task_docs(4)
     await named(relay, db, later)
-    before = published.lookups
+    before = published.reads
     assert await relay.run_once() == 4
-    assert published.lookups == before  # only this relay held the partition since
+    assert published.reads == before  # only this relay held the partition since
     await relay.publisher.close()
     messages = await spy.collect(7)
     await spy.quiet_for(0.5)
@@ -251,12 +266,7 @@ async def test_an_entry_another_relay_recorded_meanwhile_is_not_published_again(
     assert await b.run_once() == 1  # b takes it, publishes and records, gives it back
     a.kick("tasks", second[0]["_id"])
     assert await a.run_once() == 0  # a knows b held it: it looks, and finds it recorded
-    for relay in (a, b):
-        await relay.publisher.close()
-    await spy.collect(2)
-    await spy.quiet_for(1.0)
-    ids = Counter(m.message_id for m in spy.messages)
-    assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
+    await each_out_once([a, b], spy, first + second)
 
 
 class CountedReads:
@@ -264,30 +274,17 @@ class CountedReads:
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.reads = 0
+        self.tasks = Counted(db.tasks)
+
+    @property
+    def reads(self) -> int:
+        return self.tasks.reads
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.db, name)
 
     def __getitem__(self, name: str) -> Any:
-        collection = self.db[name]
-        if name != "tasks":
-            return collection
-        counter = self
-
-        class Counted:
-            def __getattr__(self, attr: str) -> Any:
-                return getattr(collection, attr)
-
-            async def find_one(self, *args: Any, **kwargs: Any) -> Any:
-                counter.reads += 1
-                return await collection.find_one(*args, **kwargs)
-
-            def find(self, *args: Any, **kwargs: Any) -> Any:
-                counter.reads += 1
-                return collection.find(*args, **kwargs)
-
-        return Counted()
+        return self.tasks if name == "tasks" else self.db[name]
 
 
 async def inserted(relay: OutboxRelay, db: Any, docs: list[dict[str, Any]]) -> None:
@@ -303,18 +300,18 @@ async def test_an_inserted_document_named_with_its_outbox_goes_out_without_a_rea
     relay = relay_for(db, broker, exchange, partitions=1, clock_skew=0, scan_interval=3600)
     relay = without_sweep(relay)
     reads = relay.db = CountedReads(db)  # type: ignore[assignment]
-    published = relay.published = CountedLookups(relay.published)  # type: ignore[assignment]
+    published = relay.published = Counted(relay.published)  # type: ignore[assignment]
     await relay.publisher.start(timeout=10)
     earlier = task_docs(2)  # written before it held the partition: read and looked up
     await inserted(relay, db, earlier)
     assert await relay.run_once() == 2
-    assert reads.reads >= 1 and published.lookups >= 2
+    assert reads.reads >= 1 and published.reads >= 2
 
     later = task_docs(3, updated=1)  # the first holds two entries: both go, in order
     await inserted(relay, db, later)
-    before = (reads.reads, published.lookups)
+    before = (reads.reads, published.reads)
     assert await relay.run_once() == 3
-    assert (reads.reads, published.lookups) == before
+    assert (reads.reads, published.reads) == before
 
     # Named again after a write the kick does not describe: read, so the new entry goes too.
     again = task_docs(1)
@@ -359,12 +356,7 @@ async def test_an_outbox_passed_for_a_partition_another_relay_held_is_read_again
     assert await db.tasks.count_documents({"_id": second[0]["_id"], **PENDING}) == 0
     a.kick("tasks", second[0]["_id"], second[0][OUTBOX_FIELD])
     assert await a.run_once() == 0  # a knows b held it: it reads, and finds nothing left
-    for relay in (a, b):
-        await relay.publisher.close()
-    await spy.collect(2)
-    await spy.quiet_for(1.0)
-    ids = Counter(m.message_id for m in spy.messages)
-    assert ids == Counter(d[OUTBOX_FIELD][0]["id"] for d in first + second)
+    await each_out_once([a, b], spy, first + second)
 
 
 async def test_the_sweep_pulls_what_the_relay_published_without_reading_the_documents(
