@@ -7,11 +7,11 @@ are not atomic). A cycle:
 
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
    doc_id)``; a producer that inserted the document may pass its outbox along, which spares
-   the read below while only this relay can have recorded those entries) and, after a ``kick()`` naming nothing (or while a scan keeps finding a
-   backlog), scan for documents with a pending entry (entry ids and times only; the scan
-   reads the whole collection on FerretDB, so a relay does not poll with it), skipping
-   those whose entries are all recorded as published (looked up by ``_id`` in
-   ``outbox_published``); lease their partitions, read the leased documents by ``_id``
+   the read below while only this relay can have recorded those entries) and, after a
+   ``kick()`` naming nothing (or while a scan keeps finding a backlog), scan for documents
+   with a pending entry (entry ids and times only; the scan reads the whole collection on
+   FerretDB, so a relay does not poll with it), skipping those whose entries are all
+   recorded as published (looked up by ``_id`` in ``outbox_published``); lease their partitions, read the leased documents by ``_id``
    (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded. An entry
    written after this relay became its partition's only holder (the leases'
    ``sole_since``: every generation since is its own) is not looked up, by the claim, its
