@@ -11,14 +11,14 @@ are not atomic). A cycle:
    ``kick()`` naming nothing (or while a scan keeps finding a backlog), scan for documents
    with a pending entry (entry ids and times only; the scan reads the whole collection on
    FerretDB, so a relay does not poll with it), skipping those whose entries are all
-   recorded as published (looked up by ``_id`` in ``outbox_published``); lease their partitions, read the leased documents by ``_id``
-   (``_id``, ``_outbox``) and cut each outbox to the entries not yet recorded. An entry
-   written after this relay became its partition's only holder (the leases'
-   ``sole_since``: every generation since is its own) is not looked up, by the claim, its
-   scan or the background pass: only this relay can have recorded it, and it remembers
-   what it recorded (the newest ``_MAX_RECORDED``; forgetting one, or a record that
-   failed, starts every partition afresh). With one relay at work, that saves a lookup
-   per entry;
+   recorded as published (looked up by ``_id`` in ``outbox_published``); lease their
+   partitions, read the leased documents by ``_id`` (``_id``, ``_outbox``) and cut each
+   outbox to the entries not yet recorded. An entry written after this relay became its
+   partition's only holder (the leases' ``sole_since``: every generation since is its own)
+   is not looked up, by the claim, its scan or the background pass: only this relay can
+   have recorded it, and it remembers what it recorded (the newest ``_MAX_RECORDED``;
+   forgetting one, or a record that failed, starts every partition afresh). With one relay
+   at work, that saves a lookup per entry;
 2. publish each document's entries in order with publisher confirms, stopping at a
    document's first failure (its later entries wait, so per-document order holds);
 3. record the confirmed entries with one ``insert_many(ordered=False)`` in
