@@ -384,16 +384,21 @@ def _cpu(pids: dict[str, int]) -> dict[str, float | None]:
 
 
 def _cpu_share(
-    before: dict[str, float | None], after: dict[str, float | None], seconds: float
+    before: dict[str, float | None],
+    after: dict[str, float | None],
+    seconds: float,
+    digits: int | None = 2,
 ) -> dict[str, float | None]:
-    """Cores each process kept busy between two readings (1.0 = one core all the time)."""
+    """Cores each process kept busy between two readings (1.0 = one core all the time),
+    rounded to ``digits`` (None: not rounded)."""
     out: dict[str, float | None] = {}
     for name, first in before.items():
         last = after.get(name)
         if first is None or last is None or seconds <= 0:
             out[name] = None
         else:
-            out[name] = round((last - first) / seconds, 2)
+            cores = (last - first) / seconds
+            out[name] = cores if digits is None else round(cores, digits)
     return out
 
 
@@ -589,12 +594,8 @@ async def _writes_and_after(
     pids = stack.service_pids(running) | stack.server_pids(servers)
     rest_began, cpu_at_rest = time.monotonic(), _cpu(pids)
     await asyncio.sleep(15)
-    rested, cpu_rested = time.monotonic() - rest_began, _cpu(pids)
-    idle: dict[str, float] = {}
-    for name, first in cpu_at_rest.items():
-        last = cpu_rested.get(name)
-        if first is not None and last is not None:
-            idle[name] = (last - first) / rested
+    rested = _cpu_share(cpu_at_rest, _cpu(pids), time.monotonic() - rest_began, digits=None)
+    idle = {name: cores for name, cores in rested.items() if cores is not None}
     _say(f"writes: registering {args.writers} writers")
     urls = running.urls
     tokens = [stack.new_user(urls["auth"], f"writer{n}").token for n in range(args.writers)]

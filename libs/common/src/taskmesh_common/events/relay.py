@@ -257,8 +257,7 @@ class OutboxRelay:
         hints = self._hints.get(collection or "")
         if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
             # Named twice before a cycle: something else may have been written since.
-            fresh = outbox is not None and doc_id not in hints
-            hints[doc_id] = list(outbox) if fresh and outbox is not None else None
+            hints[doc_id] = None if outbox is None or doc_id in hints else list(outbox)
         else:
             self._scan_now = True  # nothing named (or too much): look for it
         self._wake.set()
@@ -477,7 +476,8 @@ class OutboxRelay:
             for entry in entries:
                 self._recorded[entry["id"]] = None
                 self._unswept += 1
-                if not doc.get(DELETED_FIELD):
+                if name in self.locks and not doc.get(DELETED_FIELD):
+                    # Only the locked sweep (FerretDB) pulls by them; MongoDB's reads all.
                     self._values[entry["id"]] = RawBSONDocument(bson.encode(entry))
         for oldest in list(
             itertools.islice(self._values, max(0, len(self._values) - 2 * self.max_unswept))
