@@ -14,7 +14,7 @@ from taskmesh_common.logging import configure_logging
 from taskmesh_common.metrics import metrics_endpoint
 from taskmesh_common.middleware import RequestContextMiddleware
 from taskmesh_common.settings import ServiceSettings
-from taskmesh_common.telemetry import RouteOf, instrument_app, setup_telemetry
+from taskmesh_common.telemetry import RouteOf, SpanNamedByRoute, fastapi_telemetry, setup_telemetry
 
 __all__ = ["Lifespan", "create_service_app"]
 
@@ -34,16 +34,23 @@ def create_service_app(
 
     The service's `lifespan` opens its clients, keeps them on `app.state` and registers
     readiness checks on `app.state.readiness`. `route_of` names the spans of requests the
-    router never sees (see `instrument_app`).
+    router never sees (see `SpanNamedByRoute`).
     """
     configure_logging(settings.service_name, settings.log_level)
     setup_telemetry(settings.service_name)
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry=fastapi_telemetry(),
+    )
     app.state.settings = settings
     app.state.readiness = ReadinessRegistry(settings.readiness_timeout_seconds)
     install_error_handlers(app)
     app.include_router(health_router())
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
-    instrument_app(app, route_of=route_of)
+    if route_of is not None:
+        app.add_middleware(SpanNamedByRoute, route_of=route_of)
     return app
