@@ -128,6 +128,7 @@ def fastapi_telemetry(tracer_provider: Any = None) -> TelemetryConfig:
         "metrics": False,
         "logs": False,
         "operation_spans": False,
+        "auto_configure": False,  # setup_telemetry owns the provider and its one exporter
         "exclude": _untraced,
     }
 
