@@ -119,7 +119,7 @@ def fastapi_telemetry(tracer_provider: Any = None) -> TelemetryConfig:
     would triple the spans for what the server span and the database spans already show.
     It replaced OpenTelemetry's FastAPI instrumentation in the eighth session, which walked
     the routes, collected a dozen attributes and fed no-op metrics for every request, sampled
-    or not: in-process, at 10 % sampled, ~107 us of CPU a request against ~35 us
+    or not: in-process, at 10 % sampled, ~107 us of CPU a request against ~37 us
     (docs/performance.md).
     """
     return {
