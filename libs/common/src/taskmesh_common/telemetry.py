@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
@@ -104,7 +104,7 @@ RouteOf = Callable[[Scope], str | None]
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def _untraced(scope: MutableMapping[str, Any]) -> bool:
+def _untraced(scope: Scope) -> bool:
     return scope.get("path") in UNTRACED_PATHS
 
 
