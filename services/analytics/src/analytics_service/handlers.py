@@ -24,8 +24,6 @@ from analytics_service.domain.model import (
     entry_key,
     fact_from_removal,
     fact_from_snapshot,
-    stats_entry,
-    supersedes,
 )
 
 __all__ = ["HANDLERS", "ROUTING_KEYS", "Projector"]
@@ -93,9 +91,8 @@ class Projector:
     ) -> list[None]:
         """Write a batch of one user's task events under the user's lock.
 
-        Round trips per batch: lock, deleted-user check, the versions of the batch's tasks
-        in the user's statistics, the facts that change (one bulk write), the
-        statistics entries in one update, the events in one insert, unlock.
+        Round trips per batch: lock, deleted-user check, those of `Generation.put_facts`
+        (three for a batch of new tasks), the events in one insert, unlock.
         """
         # Under the user's lock: FerretDB's conditional writes are only safe when nobody
         # else writes this user's documents at the same time (see `taskmesh_common.locks`),
@@ -110,25 +107,7 @@ class Projector:
                 key = entry_key(str(fact["_id"]))
                 if key not in newest or fact["version"] > newest[key]["version"]:
                     newest[key] = fact
-            stored = await generation.stats.versions(owner_id, list(newest))
-            known = stored or {}
-            changed = {
-                key: fact
-                for key, fact in newest.items()
-                if supersedes(fact["version"], known.get(key))
-            }
-            # Facts first, statistics second: a crash between them is repaired by the
-            # redelivery (the statistics still hold the older versions, so both are
-            # written again), and the facts are never older than the statistics.
-            await generation.facts.put_many(
-                list(changed.values()),
-                new={str(fact["_id"]) for key, fact in changed.items() if key not in known},
-            )
-            await generation.stats.put_many(
-                owner_id,
-                {key: stats_entry(fact) for key, fact in changed.items()},
-                exists=stored is not None,
-            )
+            await generation.put_facts(owner_id, newest)
             if self.record:
                 envelopes = [envelope.model_dump(mode="json") for envelope, _ in batch]
                 await self.store.record_events(envelopes, owner_id)

@@ -86,7 +86,7 @@ async def rebuild_projections(
     started = datetime.now(UTC)
     store = ProjectionStore(db)
     previous = await store.current()
-    target = Generation.of(db, f"_{secrets.token_hex(4)}")
+    target = Generation.of(db, f"_{secrets.token_hex(4)}", chunk_entries=store.chunk_entries)
     await target.create_indexes()
     replay = Projector(store, generation=target, record=False)
 

@@ -72,6 +72,7 @@ async def test_rebuild_from_stored_events_gives_the_live_numbers(
     assert f"task_facts{report.generation}" in collections
     assert "task_facts" not in collections
     assert "owner_stats" not in collections
+    assert f"owner_stats{report.generation}" in collections
 
     # The service keeps projecting into the rebuilt generation.
     later = TaskEvents(users[0])
@@ -79,13 +80,15 @@ async def test_rebuild_from_stored_events_gives_the_live_numbers(
     assert (await analytics.summary(users[0]))["total"] == 4
 
 
+@pytest.mark.parametrize("chunk_entries", [100, 2])
 async def test_concurrent_replicas_applying_shuffled_events_converge(
-    analytics: Analytics, new_user: Callable[[], str]
+    analytics: Analytics, new_user: Callable[[], str], chunk_entries: int
 ) -> None:
-    """Two replicas race on one user's events in any order: every task ends at its newest."""
+    """Two replicas race on one user's events in any order: every task ends at its newest
+    (with statistics chunks of two entries too, sealed while the replicas race)."""
     user = new_user()
     db = analytics.app.state.db
-    replicas = [Projector(ProjectionStore(db)), Projector(ProjectionStore(db))]
+    replicas = [Projector(ProjectionStore(db, chunk_entries=chunk_entries)) for _ in range(2)]
     tasks = [TaskEvents(user) for _ in range(6)]
     entries = []
     for task in tasks:

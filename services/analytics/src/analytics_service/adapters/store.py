@@ -5,10 +5,11 @@ Collections:
   the source a rebuild replays.
 - `task_facts<suffix>`: one fact per task (see `domain.model`), version-guarded, with
   tombstones; the admin overview counts over it.
-- `owner_stats<suffix>`: one document per user holding a compact entry per task (one JSON
-  array string each, guarded by the same version), from which that user's summary and
-  timeline are computed. One read by `_id` per request: FerretDB 1.24 on SQLite uses no secondary index (every other
-  filter is a full scan), so per-user questions must not filter the facts collection.
+- `owner_stats<suffix>` and `owner_stats_sealed<suffix>`: each user's compact entry per task
+  (one JSON array string each, guarded by the same version), in chunks of at most
+  `STATS_CHUNK_ENTRIES` (`OwnerStatsTable`), from which that user's summary and timeline
+  are computed. Reads by `_id` only: FerretDB 1.24 on SQLite uses no secondary index (every
+  other filter is a full scan), so per-user questions must not filter the facts collection.
 - `deleted_users`: users whose `user.deleted` was applied; their late task events are
   dropped instead of bringing statistics back.
 - `locks`: per-user write locks (`taskmesh_common.locks`): FerretDB's conditional updates are
@@ -34,17 +35,29 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from taskmesh_common.locks import DocumentLocks
-from taskmesh_common.mongo import Document, duplicate_positions, insert_new
+from taskmesh_common.mongo import (
+    Document,
+    delete_by_ids,
+    duplicate_positions,
+    find_by_ids,
+    insert_new,
+)
+
+from analytics_service.domain.model import stats_entry, supersedes
 
 __all__ = [
     "BASE_FACTS",
+    "BASE_SEALED",
     "BASE_STATS",
     "EVENTS",
     "FACT_INDEXES",
+    "STATS_CHUNK_ENTRIES",
     "FactsTable",
     "Generation",
+    "OpenChunk",
     "OwnerStatsTable",
     "ProjectionStore",
+    "chunk_id",
     "decode_entry",
     "encode_entry",
 ]
@@ -55,6 +68,11 @@ META = "meta"
 LOCKS = "locks"
 BASE_FACTS = "task_facts"
 BASE_STATS = "owner_stats"
+BASE_SEALED = "owner_stats_sealed"
+# Entries in a user's open statistics chunk before it is sealed. An event of any task then
+# costs FerretDB what it costs for a user with at most this many tasks; a summary reads one
+# document more per chunk (docs/performance.md, ninth session: 25, 50, 100 and 200 probed).
+STATS_CHUNK_ENTRIES = 50
 _POINTER_ID = "projection"
 
 # For real MongoDB (FerretDB on SQLite ignores them): each serves a query of the overview
@@ -96,31 +114,39 @@ class FactsTable:
             return result.matched_count == 1
         return True
 
-    async def put_many(self, facts: list[Mapping[str, Any]], *, new: set[str]) -> None:
-        """`put` for each fact in one bulk write, inserting tasks in `new` (not known yet).
+    async def stored(self, task_ids: list[str]) -> dict[str, Document]:
+        """The stored version and chunk (`OwnerStatsTable`) of these tasks' facts, by task id.
 
-        Only under the user's lock (nobody else writes these facts meanwhile): the stored
-        versions of the known tasks are read by `_id` alone, and a fact replaces its stored
-        one only when newer. A guarded filter (`{_id, version: {$lt}}`) would do the same in
-        one write, but FerretDB 1.24 uses an index only for a filter that is exactly
-        `{_id: <string>}`: the guard scanned every fact of every user, per task. A write
-        refused for a duplicate `_id` (a "new" task stored after all) goes through `put`.
+        One `find_one` by `_id` each: FerretDB 1.24 uses an index only for a filter that is
+        exactly `{_id: <string>}` (`taskmesh_common.mongo.find_by_ids`).
         """
-        if not facts:
-            return
-        known = [fact for fact in facts if fact["_id"] not in new]
-        stored = await asyncio.gather(
-            *(self.collection.find_one({"_id": fact["_id"]}, {"version": 1}) for fact in known)
-        )
-        older = {
-            fact["_id"]
-            for fact, doc in zip(known, stored, strict=True)
-            if doc is not None and doc.get("version", 0) >= fact["version"]
-        }
-        todo = [fact for fact in facts if fact["_id"] not in older]
+        return await find_by_ids(self.collection, task_ids, {"version": 1, "chunk": 1})
+
+    async def insert_first(self, facts: list[Mapping[str, Any]]) -> set[str]:
+        """Insert facts of tasks believed new (one insert); the ids refused as known."""
+        refused = await insert_new(self.collection, [dict(fact) for fact in facts])
+        return {str(facts[position]["_id"]) for position in refused}
+
+    async def put_many(
+        self, facts: list[Mapping[str, Any]], *, stored: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Write each fact newer than its stored one, in one bulk write.
+
+        Only under the user's lock, with `stored` (from `stored`) read under it: nobody else
+        writes these facts meanwhile. A guarded filter (`{_id, version: {$lt}}`) would do the
+        same in one write, but FerretDB 1.24 uses an index only for a filter that is exactly
+        `{_id: <string>}`: the guard scanned every fact of every user, per task. A fact not
+        stored is inserted; a refusal (stored after all) goes through `put`.
+        """
+        todo = [
+            fact
+            for fact in facts
+            if (known := stored.get(str(fact["_id"]))) is None
+            or known.get("version", 0) < fact["version"]
+        ]
         writes: list[InsertOne[Document] | ReplaceOne[Document]] = [
             InsertOne(dict(fact))
-            if fact["_id"] in new
+            if str(fact["_id"]) not in stored
             else ReplaceOne({"_id": fact["_id"]}, dict(fact), upsert=True)
             for fact in todo
         ]
@@ -183,43 +209,132 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
+def chunk_id(owner_id: str, number: int) -> str:
+    """A sealed chunk's `_id`: unique per (owner, number), as the number is digits only."""
+    return f"{owner_id}/{number}"
+
+
+@dataclass(frozen=True)
+class OpenChunk:
+    """A user's open chunk (their document in `owner_stats`) as a batch found it."""
+
+    number: int
+    versions: dict[str, int]
+    exists: bool
+
+
 class OwnerStatsTable:
-    """Per-user documents `{_id: owner_id, t: {<task key>: entry}}`, each entry one string
-    (`encode_entry`) carrying its task's version, compared under the user's lock before it
-    is replaced."""
+    """Each user's statistics entries, one string per task (`encode_entry`) carrying its
+    version, in chunks of a bounded size, so that what one event costs does not grow with
+    the user's task count (FerretDB reads and rewrites a whole document for every update).
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    - The **open chunk** is the user's document `{_id: owner_id, c: <number>, t: {...}}`:
+      entries of tasks first seen while it is open go there.
+    - Once it holds `chunk_entries` (a batch of new tasks may take it past that, by at most
+      the batch), the next batch **seals** it: its entries are copied to
+      `{_id: "<owner_id>/<number>", t: {...}}` in the `sealed` collection, then the open
+      document starts empty with the next number. A seal cut short is done again (the copy
+      replaced); readers read sealed chunks below the open number only, so none is counted
+      twice.
+    - Each task's fact records the chunk its entry lives in (`chunk`), so a later event of
+      the task reads and rewrites that chunk alone. Documents written before chunks (no `c`,
+      facts with no `chunk`) are chunk 0, open.
+
+    Written only under the user's lock, after the versions are read.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        sealed: AsyncCollection[Document],
+        *,
+        chunk_entries: int = STATS_CHUNK_ENTRIES,
+    ) -> None:
         self.collection = collection
+        self.sealed = sealed
+        self.chunk_entries = chunk_entries
 
-    async def versions(self, owner_id: str, keys: list[str]) -> dict[str, int] | None:
-        """The stored version of each of these entries (None: the user has no document)."""
-        projection = {f"t.{key}": 1 for key in keys}
-        document = await self.collection.find_one({"_id": owner_id}, projection or {"_id": 1})
+    async def open_chunk(self, owner_id: str) -> OpenChunk:
+        """The user's open chunk with its entries' versions, sealed first when full."""
+        document = await self.collection.find_one({"_id": owner_id})
         if document is None:
-            return None
-        return {key: decode_entry(entry)["v"] for key, entry in document.get("t", {}).items()}
+            return OpenChunk(0, {}, exists=False)
+        number = int(document.get("c", 0))
+        entries = document.get("t", {})
+        if len(entries) < self.chunk_entries:
+            versions = {key: decode_entry(entry)["v"] for key, entry in entries.items()}
+            return OpenChunk(number, versions, exists=True)
+        copy = {"_id": chunk_id(owner_id, number), "t": entries}
+        try:
+            await self.sealed.insert_one(copy)
+        except DuplicateKeyError:
+            # A seal cut short between the copy and the reset: the copy again, whole.
+            await self.sealed.replace_one({"_id": copy["_id"]}, copy)
+        await self.collection.replace_one({"_id": owner_id}, {"c": number + 1, "t": {}})
+        return OpenChunk(number + 1, {}, exists=True)
+
+    async def sealed_versions(
+        self, owner_id: str, keys_by_chunk: Mapping[int, list[str]]
+    ) -> dict[str, int]:
+        """The stored versions of these entries of sealed chunks (one read per chunk)."""
+
+        async def read(number: int, keys: list[str]) -> dict[str, int]:
+            projection = {f"t.{key}": 1 for key in keys}
+            document = await self.sealed.find_one({"_id": chunk_id(owner_id, number)}, projection)
+            stored = (document or {}).get("t", {})
+            return {key: decode_entry(entry)["v"] for key, entry in stored.items()}
+
+        versions: dict[str, int] = {}
+        for part in await asyncio.gather(*(read(n, keys) for n, keys in keys_by_chunk.items())):
+            versions.update(part)
+        return versions
 
     async def put_many(
-        self, owner_id: str, entries: Mapping[str, Mapping[str, Any]], *, exists: bool
+        self,
+        owner_id: str,
+        entries_by_chunk: Mapping[int, Mapping[str, Mapping[str, Any]]],
+        opened: OpenChunk,
     ) -> None:
-        """Set these entries, unguarded: only under the user's lock, after `versions`."""
-        if not entries:
-            return
-        encoded = {key: encode_entry(entry) for key, entry in entries.items()}
-        if not exists:
-            try:
-                await self.collection.insert_one({"_id": owner_id, "t": encoded})
-                return
-            except DuplicateKeyError:
-                pass
-        change = {f"t.{key}": entry for key, entry in encoded.items()}
-        await self.collection.update_one({"_id": owner_id}, {"$set": change}, upsert=True)
+        """Set these entries in their chunks, unguarded: under the user's lock only."""
+        for number, entries in entries_by_chunk.items():
+            if not entries:
+                continue
+            encoded = {key: encode_entry(entry) for key, entry in entries.items()}
+            change = {"$set": {f"t.{key}": entry for key, entry in encoded.items()}}
+            if number != opened.number:
+                await self.sealed.update_one(
+                    {"_id": chunk_id(owner_id, number)}, change, upsert=True
+                )
+                continue
+            if not opened.exists:
+                try:
+                    await self.collection.insert_one({"_id": owner_id, "c": number, "t": encoded})
+                    continue
+                except DuplicateKeyError:
+                    pass
+            await self.collection.update_one({"_id": owner_id}, change, upsert=True)
 
     async def entries(self, owner_id: str) -> list[dict[str, Any]]:
+        """Every entry of the user: the open chunk and the sealed ones below its number."""
         document = await self.collection.find_one({"_id": owner_id})
-        return [decode_entry(entry) for entry in (document or {}).get("t", {}).values()]
+        if document is None:
+            return []
+        sealed = await find_by_ids(
+            self.sealed, [chunk_id(owner_id, n) for n in range(int(document.get("c", 0)))]
+        )
+        return [
+            decode_entry(entry)
+            for chunk in (document, *sealed.values())
+            for entry in chunk.get("t", {}).values()
+        ]
 
     async def forget_owner(self, owner_id: str) -> None:
+        """The sealed chunks first (one past the open number: a seal cut short), then the
+        open document, so a deletion cut short is found again by the next one."""
+        document = await self.collection.find_one({"_id": owner_id}, {"c": 1})
+        if document is not None:
+            numbers = range(int(document.get("c", 0)) + 1)
+            await delete_by_ids(self.sealed, [chunk_id(owner_id, n) for n in numbers])
         await self.collection.delete_one({"_id": owner_id})
 
 
@@ -232,10 +347,17 @@ class Generation:
     stats: OwnerStatsTable
 
     @classmethod
-    def of(cls, db: AsyncDatabase[Document], suffix: str) -> Generation:
-        return cls(
-            suffix, FactsTable(db[BASE_FACTS + suffix]), OwnerStatsTable(db[BASE_STATS + suffix])
+    def of(
+        cls,
+        db: AsyncDatabase[Document],
+        suffix: str,
+        *,
+        chunk_entries: int = STATS_CHUNK_ENTRIES,
+    ) -> Generation:
+        stats = OwnerStatsTable(
+            db[BASE_STATS + suffix], db[BASE_SEALED + suffix], chunk_entries=chunk_entries
         )
+        return cls(suffix, FactsTable(db[BASE_FACTS + suffix]), stats)
 
     async def create_indexes(self) -> None:
         await self.facts.create_indexes()
@@ -243,6 +365,60 @@ class Generation:
     async def drop(self, db: AsyncDatabase[Document]) -> None:
         await db.drop_collection(self.facts.collection.name)
         await db.drop_collection(self.stats.collection.name)
+        await db.drop_collection(self.stats.sealed.name)
+
+    async def put_facts(self, owner_id: str, facts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store the newest fact of each of one user's tasks (by `entry_key`) and its
+        statistics entry, each only where what is stored is older. Under the user's lock.
+
+        Round trips: the open chunk; the facts of tasks' first events not in it, inserted
+        (one insert); the other facts, read by `_id`; the sealed chunks those name, read; the
+        facts that change (one bulk write); the entries, one update per chunk. A batch of new
+        tasks makes three, as one update of a task in the open chunk does (plus its read).
+        """
+        opened = await self.stats.open_chunk(owner_id)
+        # A task's first event, not in the open chunk: almost always a new task. Its fact is
+        # inserted at once, naming the open chunk; a refused insert means the task is known
+        # (a redelivery), and it is read like the others below.
+        first = {
+            key: {**fact, "chunk": opened.number}
+            for key, fact in facts.items()
+            if key not in opened.versions and fact["version"] == 1
+        }
+        refused = await self.facts.insert_first(list(first.values()))
+        inserted = {key for key, fact in first.items() if str(fact["_id"]) not in refused}
+        others = [key for key in facts if key not in inserted]
+        stored = await self.facts.stored([str(facts[key]["_id"]) for key in others])
+
+        # Where each entry lives: the open chunk when it is there, else the chunk its fact
+        # names; a task without a fact is new, and goes to the open chunk.
+        where = dict.fromkeys(inserted, opened.number)
+        keys_by_chunk: dict[int, list[str]] = {}
+        for key in others:
+            known = stored.get(str(facts[key]["_id"]))
+            if key in opened.versions or known is None:
+                where[key] = opened.number
+            else:
+                where[key] = int(known.get("chunk", 0))
+                if where[key] != opened.number:
+                    keys_by_chunk.setdefault(where[key], []).append(key)
+        versions = {**opened.versions, **await self.stats.sealed_versions(owner_id, keys_by_chunk)}
+        changed = {
+            key: fact
+            for key, fact in facts.items()
+            if supersedes(fact["version"], versions.get(key))
+        }
+        # Facts first, entries second: a crash between them is repaired by the redelivery
+        # (the entries still hold the older versions, so both are written again), and a
+        # fact always names its entry's chunk before the entry is there.
+        await self.facts.put_many(
+            [{**facts[key], "chunk": where[key]} for key in changed if key not in inserted],
+            stored=stored,
+        )
+        entries_by_chunk: dict[int, dict[str, dict[str, Any]]] = {}
+        for key, fact in changed.items():
+            entries_by_chunk.setdefault(where[key], {})[key] = stats_entry(fact)
+        await self.stats.put_many(owner_id, entries_by_chunk, opened)
 
 
 class ProjectionStore:
@@ -253,8 +429,15 @@ class ProjectionStore:
     than that before its catch-up pass).
     """
 
-    def __init__(self, db: AsyncDatabase[Document], *, pointer_cache_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        pointer_cache_seconds: float = 1.0,
+        chunk_entries: int = STATS_CHUNK_ENTRIES,
+    ) -> None:
         self.db = db
+        self.chunk_entries = chunk_entries
         self.events = db[EVENTS]
         self.deleted_users = db[DELETED_USERS]
         self.meta = db[META]
@@ -271,7 +454,8 @@ class ProjectionStore:
         if self._cached is not None and now - self._cached[0] < self.pointer_cache_seconds:
             return self._cached[1]
         pointer = await self.meta.find_one({"_id": _POINTER_ID})
-        generation = Generation.of(self.db, str(pointer["suffix"]) if pointer else "")
+        suffix = str(pointer["suffix"]) if pointer else ""
+        generation = Generation.of(self.db, suffix, chunk_entries=self.chunk_entries)
         self._cached = (now, generation)
         return generation
 
