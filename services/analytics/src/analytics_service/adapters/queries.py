@@ -1,6 +1,6 @@
-"""The read side: a user's numbers from their statistics document, the overview from facts.
+"""The read side: a user's numbers from their statistics chunks, the overview from facts.
 
-A user's summary and timeline come from one read by `_id` (see `adapters.store`). The
+A user's summary and timeline come from reads by `_id` (see `adapters.store`). The
 admin overview counts over every fact. FerretDB 1.24 computes only the *first* accumulator
 of a `$group` correctly (measured: `{n: {$sum: 1}, s: {$sum: "$x"}}` gives `s: 0`), so
 every `$group` here has exactly one.

@@ -139,10 +139,10 @@ def entry_key(task_id: str) -> str:
 
 
 def stats_entry(fact: Mapping[str, Any]) -> dict[str, Any]:
-    """A fact as the compact entry kept in its owner's statistics document.
+    """A fact as the compact entry kept in its owner's statistics (`OwnerStatsTable`).
 
-    Short field names on purpose: FerretDB decodes the whole document on every read, so the
-    per-user document's size is what a summary costs.
+    Short field names on purpose: FerretDB decodes a whole document on every read, so the
+    entries' size is what a summary and each update of a chunk cost.
     """
     if fact["deleted"]:
         return {"v": fact["version"], "x": True, "at": fact["changed_at"]}

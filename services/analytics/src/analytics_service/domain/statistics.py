@@ -115,7 +115,7 @@ def daily_buckets(
 
 
 def summarize_entries(entries: Iterable[Mapping[str, Any]], now: datetime) -> Summary:
-    """A user's summary from the entries of their statistics document (see `stats_entry`).
+    """A user's summary from the entries of their statistics (see `stats_entry`).
 
     Tombstones (`x`) count nowhere but still date the last change.
     """
