@@ -313,6 +313,19 @@ def print_report(results: Results) -> None:
             f"{alone['applied']} in {_fmt(alone['seconds'], 2)} s: "
             f"{_fmt(alone['applied_per_s'])} events/s"
         )
+    by_size = results.get("analytics_by_user_size")
+    if by_size:
+        print("\n== Analytics: one event's cost by the user's task count (FerretDB CPU, wall) ==")
+        for row in by_size["sizes"]:
+            print(
+                f"  {row['tasks']:>6} tasks: one at a time {_fmt(row['one_at_a_time_ferretdb_ms'], 2)}"
+                f" ms ({_fmt(row['one_at_a_time_wall_ms'], 2)} ms wall); in batches of ten "
+                f"{_fmt(row['in_tens_ferretdb_ms'], 2)} ms ({_fmt(row['in_tens_wall_ms'], 2)} ms wall)"
+            )
+        print(
+            f"  largest / smallest: {_fmt(by_size['growth_one_at_a_time'], 2)}x one at a time, "
+            f"{_fmt(by_size['growth_in_tens'], 2)}x in batches"
+        )
     memory = results.get("memory")
     if memory:
         print("\n== Memory (VmRSS, MB) ==")

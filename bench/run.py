@@ -44,6 +44,7 @@ from bench.pipeline import (
     wait_for_processed,
 )
 from bench.relay_probe import relay_anatomy
+from bench.user_size_probe import user_size_costs
 from bench.wrk import WrkResult, combine, cpu_while_saturated, lua_script, run_wrk
 
 __all__ = ["main"]
@@ -103,6 +104,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=3000,
         help="events published straight to the exchange for analytics alone (its own ceiling)",
+    )
+    parser.add_argument(
+        "--user-tasks",
+        default="50,500,2000",
+        help="task counts of the users whose per-event cost analytics-by-user-size compares",
     )
     parser.add_argument(
         "--rounds",
@@ -630,6 +636,11 @@ async def _writes_and_after(
     _say(f"analytics alone: {args.analytics_events} events straight to the exchange")
     results["analytics_alone"] = await analytics_alone(
         servers.amqp_url, EXCHANGE, urls["analytics"], events=args.analytics_events
+    )
+    sizes = [int(n) for n in args.user_tasks.split(",")]
+    _say(f"analytics by user size: users with {args.user_tasks} tasks, one event's cost")
+    results["analytics_by_user_size"] = await user_size_costs(
+        servers.mongo_url, stack.server_pids(servers)["ferretdb"], sizes=sizes
     )
 
 

@@ -374,7 +374,8 @@ class Generation:
         Round trips: the open chunk; the facts of tasks' first events not in it, inserted
         (one insert); the other facts, read by `_id`; the sealed chunks those name, read; the
         facts that change (one bulk write); the entries, one update per chunk. A batch of new
-        tasks makes three, as one update of a task in the open chunk does (plus its read).
+        tasks makes three; an update of a task in the open chunk four (its fact read), in a
+        sealed chunk five (that chunk read too).
         """
         opened = await self.stats.open_chunk(owner_id)
         # A task's first event, not in the open chunk: almost always a new task. Its fact is
