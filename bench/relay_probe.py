@@ -27,14 +27,19 @@ __all__ = ["created_entry", "relay_anatomy"]
 T = TypeVar("T")
 
 
-def created_entry(task_id: str, owner: str) -> dict[str, Any]:
+def created_entry(
+    task_id: str, owner: str, *, version: int = 1, done: bool = False
+) -> dict[str, Any]:
+    """A `task.created` outbox entry (or, with `done`, the task's `task.completed`)."""
     now = datetime.now(UTC)
     data = {
-        "task_id": task_id, "owner_id": owner, "version": 1, "title": "probe", "status": "todo",
-        "priority": "medium", "due_date": None, "tags": ["bench"], "created_at": now,
-        "updated_at": now, "completed_at": None,
+        "task_id": task_id, "owner_id": owner, "version": version, "title": "probe",
+        "status": "done" if done else "todo", "priority": "medium", "due_date": None,
+        "tags": ["bench"], "created_at": now, "updated_at": now,
+        "completed_at": now if done else None,
     }  # fmt: skip
-    return outbox_entry("task.created", task_id, data, source="tasks")
+    kind = "task.completed" if done else "task.created"
+    return outbox_entry(kind, task_id, data, source="tasks")
 
 
 def _timed(totals: dict[str, float], name: str, fn: Callable[..., Awaitable[T]]) -> Any:

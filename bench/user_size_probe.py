@@ -15,37 +15,48 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable
 from typing import Any
 
 from analytics_service.adapters.store import ProjectionStore
 from analytics_service.handlers import Projector
-from taskmesh_common.events import Envelope, outbox_entry
+from taskmesh_common.events import Envelope
 from taskmesh_common.mongo import create_mongo_client
 
 from bench import stack
+from bench.relay_probe import created_entry
 
 __all__ = ["user_size_costs"]
 
 
-def _state(task_id: str, owner: str, version: int, status: str) -> Envelope:
-    now = datetime.now(UTC)
-    data = {
-        "task_id": task_id, "owner_id": owner, "version": version, "title": "probe",
-        "status": status, "priority": "medium", "due_date": None, "tags": ["bench"],
-        "created_at": now, "updated_at": now, "completed_at": now if status == "done" else None,
-    }  # fmt: skip
-    kind = "task.completed" if status == "done" else "task.created"
-    return Envelope.from_entry(outbox_entry(kind, task_id, data, source="tasks"))
+def _event(task_id: str, owner: str, *, done: bool = False) -> Envelope:
+    return Envelope.from_entry(created_entry(task_id, owner, version=2 if done else 1, done=done))
 
 
-async def _measured(ferretdb_pid: int, events: int, work: Any) -> tuple[float | None, float]:
-    """FerretDB's CPU ms and the wall ms per event of ``work()``."""
+async def _measured(
+    ferretdb_pid: int, events: int, work: Awaitable[Any]
+) -> tuple[float | None, float]:
+    """FerretDB's CPU ms and the wall ms per event of awaiting ``work``."""
     cpu_before, began = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
-    await work()
+    await work
     cpu_after, wall = stack.cpu_seconds(ferretdb_pid), time.perf_counter() - began
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return (None if cpu is None else round(cpu * 1000 / events, 2)), round(wall * 1000 / events, 2)
+
+
+async def _one_at_a_time(projector: Projector, owner: str, tasks: list[str]) -> None:
+    for task_id in tasks:
+        await projector.apply(_event(task_id, owner, done=True))
+
+
+async def _at_once(projector: Projector, owner: str, tasks: list[str]) -> None:
+    """New tasks, their events in flight together: analytics writes them as one batch."""
+    await asyncio.gather(*(projector.apply(_event(task_id, owner)) for task_id in tasks))
+
+
+async def _in_turn(projector: Projector, owner: str, groups: list[list[str]]) -> None:
+    for tasks in groups:
+        await _at_once(projector, owner, tasks)
 
 
 async def user_size_costs(
@@ -60,24 +71,14 @@ async def user_size_costs(
             owner = str(uuid.uuid4())
             tasks = [str(uuid.uuid4()) for _ in range(max(size, updates))]
             for start in range(0, len(tasks), 50):
-                await asyncio.gather(
-                    *(
-                        projector.apply(_state(t, owner, 1, "todo"))
-                        for t in tasks[start : start + 50]
-                    )
-                )
-
-            async def one_at_a_time(tasks: list[str] = tasks, owner: str = owner) -> None:
-                for task_id in tasks[:updates]:
-                    await projector.apply(_state(task_id, owner, 2, "done"))
-
-            async def in_tens(owner: str = owner) -> None:
-                for _ in range(batches):
-                    new = [_state(str(uuid.uuid4()), owner, 1, "todo") for _ in range(10)]
-                    await asyncio.gather(*(projector.apply(envelope) for envelope in new))
-
-            update_cpu, update_wall = await _measured(ferretdb_pid, updates, one_at_a_time)
-            batch_cpu, batch_wall = await _measured(ferretdb_pid, batches * 10, in_tens)
+                await _at_once(projector, owner, tasks[start : start + 50])
+            update_cpu, update_wall = await _measured(
+                ferretdb_pid, updates, _one_at_a_time(projector, owner, tasks[:updates])
+            )
+            tens = [[str(uuid.uuid4()) for _ in range(10)] for _ in range(batches)]
+            batch_cpu, batch_wall = await _measured(
+                ferretdb_pid, batches * 10, _in_turn(projector, owner, tens)
+            )
             rows.append(
                 {
                     "tasks": len(tasks),
