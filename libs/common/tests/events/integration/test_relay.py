@@ -343,6 +343,42 @@ async def test_a_busy_relay_keeps_its_partitions_for_the_next_cycle_then_gives_t
     ]
 
 
+async def test_a_relay_keeps_its_partitions_through_a_trickle_of_writes_then_gives_them_back(
+    broker, db, exchange, spy, task_docs, relay_for
+):
+    # A write every 50 ms, one partition. Each write is a cycle of its own, and nothing
+    # waits when it ends: the relay keeps the lease while the next write comes within
+    # lease_grace, up to lease_hold, instead of giving it back and taking it again.
+    relay = relay_for(
+        db, broker, exchange, partitions=1, scan_interval=3600, lease_hold=1.0, lease_grace=0.3
+    )
+    other = relay_for(db, broker, exchange, partitions=1)
+    key = relay.partition_key("tasks", "any")
+    docs = task_docs(24)
+    relay.start()
+    try:
+        for doc in docs:
+            await db.tasks.insert_one(doc)
+            relay.kick("tasks", doc["_id"])
+            await asyncio.sleep(0.05)
+        await spy.collect(len(docs), timeout=10)
+        # Every taking and every giving back is a new generation of the key's lease.
+        latest = await db.outbox_leases.find_one({"key": key}, sort=[("gen", -1)])
+        assert latest is not None
+        assert latest["gen"] <= 12  # ~1.2 s of writes: taken about twice, not 24 times
+
+        async def taken_by_the_other() -> None:
+            while not await other.leases.acquire([key]):
+                await asyncio.sleep(0.05)
+
+        # The writes stopped: given back after lease_grace, another replica may take it.
+        await asyncio.wait_for(taken_by_the_other(), timeout=5)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    assert [m.message_id for m in spy.messages] == [d[OUTBOX_FIELD][0]["id"] for d in docs]
+
+
 async def test_named_documents_go_out_without_a_scan_and_a_scan_finds_the_rest(
     broker, db, exchange, spy, task_docs, relay_for
 ):
