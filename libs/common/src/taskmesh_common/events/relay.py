@@ -72,7 +72,7 @@ import socket
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -296,7 +296,7 @@ class OutboxRelay:
                 quiet = claimed == 0 and self._sweep_due and since >= self.sweep_interval
                 crowded = self._stale >= self.batch_size // 2 or self._unswept >= self.max_unswept
                 if quiet or crowded:
-                    await self.sweep(yielding=not crowded)
+                    await self.sweep(yielding=not crowded, hold=True)
                 if self._held and not self._writes_waiting():
                     # Kept from a cycle that published: kept while writes keep coming,
                     # given back once none came for lease_grace.
@@ -386,13 +386,8 @@ class OutboxRelay:
             return [], {}
         if self._held and now - self._held_at >= self.lease_hold:
             await self._give_back()  # held long enough: other replicas get their turn
-        wanted = {self.partition_key(n, i) for n, i in candidates} - self._held.keys()
-        if wanted:
-            with self._timed("lease"):
-                taken = await self.leases.acquire(wanted)
-            if taken and not self._held:
-                self._held_at = now
-            self._held.update(taken)
+        with self._timed("lease"):
+            await self.acquire({self.partition_key(n, i) for n, i in candidates})
         held = dict(self._held)
         for name, doc_id in candidates:
             if self.partition_key(name, doc_id) not in held:
@@ -517,39 +512,67 @@ class OutboxRelay:
             del self._recorded[oldest]
         self._sweep_due = True
 
-    async def sweep(self, *, tombstones: bool = False, yielding: bool = False) -> int:
+    async def sweep(
+        self, *, tombstones: bool = False, yielding: bool = False, hold: bool = False
+    ) -> int:
         """Pull up to ``sweep_batch`` published entries from their documents (see
         :mod:`.sweep`); ``yielding``: ``_SWEEP_SLICE`` at a time, stopping early once a
         write is waiting to be published.
 
+        The partitions it needs join those this relay holds (taken once for all its
+        slices, and not again where a cycle holds them already), given back at the end
+        unless ``hold`` (the relay's own loop: see :meth:`run_once`).
+
         Returns how many ``outbox_published`` records it deleted; with ``tombstones`` it
         also deletes tombstones whose outbox is empty.
         """
-        await self._give_back()  # the sweep takes the partitions it needs itself
         swept, left, complete = 0, self.sweep_batch, True
-        with self._timed("sweep"):
-            while left > 0:
-                limit = min(left, _SWEEP_SLICE) if yielding else left
-                n, complete = await sweep(
-                    self.db,
-                    self.collections,
-                    self.published,
-                    leases=self.leases,
-                    partition_key=self.partition_key,
-                    locks=self.locks,
-                    parallel=self.lock_parallelism,
-                    limit=limit,
-                    tombstones=tombstones,
-                    remembered=self._remembered,
-                )
-                swept, left, tombstones = swept + n, left - limit, False
-                if complete or (yielding and self._writes_waiting()):
-                    break
+        try:
+            with self._timed("sweep"):
+                while left > 0:
+                    limit = min(left, _SWEEP_SLICE) if yielding else left
+                    n, complete = await sweep(
+                        self.db,
+                        self.collections,
+                        self.published,
+                        leases=_Kept(self),
+                        partition_key=self.partition_key,
+                        locks=self.locks,
+                        parallel=self.lock_parallelism,
+                        limit=limit,
+                        tombstones=tombstones,
+                        remembered=self._remembered,
+                    )
+                    swept, left, tombstones = swept + n, left - limit, False
+                    if complete or (yielding and self._writes_waiting()):
+                        break
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._give_back()
+            raise
+        if not hold:
+            await self._give_back()
         self._sweep_due = not complete
         self._stale = 0
         self._unswept = max(0, self._unswept - swept)
         self._swept_at = asyncio.get_running_loop().time()
         return swept
+
+    async def acquire(self, keys: Iterable[str], *, every: bool = False) -> dict[str, int]:
+        """Those of the partitions ``keys`` this relay holds, after taking those of them it
+        did not hold that are free (``every``: then every free partition, for what comes
+        next)."""
+        wanted = set(keys)
+        missing = wanted - self._held.keys()
+        if missing and every:
+            every_key = {f"{n}|{p}" for n in self.collections for p in range(self.partitions)}
+            missing = every_key - self._held.keys()
+        if missing:
+            taken = await self.leases.acquire(missing)
+            if taken and not self._held:
+                self._held_at = asyncio.get_running_loop().time()
+            self._held.update(taken)
+        return {key: gen for key, gen in self._held.items() if key in wanted}
 
     def _writes_waiting(self) -> bool:
         return self._scan_now or any(self._hints.values())
@@ -610,3 +633,17 @@ class OutboxRelay:
         if named:
             self._wake.set()
         return named
+
+
+class _Kept:
+    """A relay's partitions as its sweep takes them (:class:`~.sweep.PartitionLeases`):
+    what the sweep takes is kept with them, and given back with them."""
+
+    def __init__(self, relay: OutboxRelay) -> None:
+        self.relay = relay
+
+    async def acquire(self, keys: Iterable[str]) -> dict[str, int]:
+        return await self.relay.acquire(keys, every=True)
+
+    async def release(self, held: dict[str, int]) -> None:
+        pass  # with the relay's own: _give_back

@@ -5,7 +5,9 @@ start to crowd its pending scan): the per-document update FerretDB is slow at ha
 off the publishing path. For each collection, up to ``limit`` ``outbox_published`` records:
 
 1. lease the partitions of their documents (the claim's leases: no relay reads those
-   documents for publishing meanwhile, so none sees an entry whose record is already gone);
+   documents for publishing meanwhile, so none sees an entry whose record is already gone;
+   a relay's own sweep keeps what it takes with the partitions it holds, and takes every
+   free one at once, so the slices of one sweep do not take them again);
 2. read the documents, by ``_id`` (:func:`~taskmesh_common.mongo.find_by_ids`), except,
    where ``locks`` are given, those whose recorded entries the relay still holds as it
    published them (``remembered``): their values are what the document stores, so they are
@@ -19,7 +21,7 @@ off the publishing path. For each collection, up to ``limit`` ``outbox_published
    together, a busy document waits for the next sweep), else one ``update_many`` (MongoDB);
 4. only then delete the records of the documents swept (a document that failed, e.g. its
    lock stayed taken, keeps its records and is swept next time);
-5. release the leases.
+5. release the leases (a relay's: with its own, see ``OutboxRelay.sweep``).
 
 A crash anywhere leaves records whose entries are still in (or already out of) their
 documents: they are skipped by claims either way, and a later sweep finishes the job.
@@ -31,19 +33,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import DELETED_FIELD, OUTBOX_FIELD
-from taskmesh_common.events.leases import Leases
 from taskmesh_common.events.published import Document, forget
 from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import find_by_ids
 
 __all__ = [
     "NOTHING_PENDING",
+    "PartitionLeases",
     "Remembered",
     "drop_empty_tombstones",
     "sweep",
@@ -62,12 +64,21 @@ Remembered = Callable[[Sequence[Any]], list[Mapping[str, Any]] | None]
 _LOCK_CHUNK = 50
 
 
+class PartitionLeases(Protocol):
+    """How a sweep takes partitions: :class:`~taskmesh_common.events.leases.Leases`, or a
+    relay's own, which keeps what the sweep took with the partitions it holds."""
+
+    async def acquire(self, keys: Iterable[str]) -> dict[str, int]: ...
+
+    async def release(self, held: dict[str, int]) -> None: ...
+
+
 async def sweep(
     db: AsyncDatabase[Document],
     names: Iterable[str],
     published: AsyncCollection[Document],
     *,
-    leases: Leases,
+    leases: PartitionLeases,
     partition_key: Callable[[str, Any], str],
     locks: Mapping[str, DocumentLocks],
     parallel: int,
@@ -99,7 +110,7 @@ async def sweep_collection(
     collection: AsyncCollection[Document],
     published: AsyncCollection[Document],
     *,
-    leases: Leases,
+    leases: PartitionLeases,
     partition_key: Callable[[str, Any], str],
     locks: DocumentLocks | None,
     parallel: int,

@@ -29,7 +29,9 @@ PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 def without_sweep(relay: OutboxRelay) -> OutboxRelay:
     """A relay that records what it published but never pulls it from the documents."""
 
-    async def no_sweep(*, tombstones: bool = False, yielding: bool = False) -> int:
+    async def no_sweep(
+        *, tombstones: bool = False, yielding: bool = False, hold: bool = False
+    ) -> int:
         return 0
 
     relay.sweep = no_sweep  # type: ignore[method-assign]
@@ -475,3 +477,31 @@ async def test_a_sweep_that_yields_to_writes_stops_after_one_slice_once_a_write_
         assert await db.tasks.count_documents(PENDING) == 0
     finally:
         await relay.publisher.close()
+
+
+async def latest_generations(db: Any) -> Counter[str]:
+    """Each partition's latest lease generation: one more for every taking and giving back."""
+    latest: Counter[str] = Counter()
+    async for lease in db.outbox_leases.find({}, {"key": 1, "gen": 1}):
+        latest[lease["key"]] = max(latest[lease["key"]], lease["gen"])
+    return latest
+
+
+async def test_a_sweep_takes_the_partitions_once_for_all_its_slices(
+    broker, db, exchange, task_docs, relay_for
+):
+    """Three slices of 16 documents over 16 partitions: each slice would need most of the
+    partitions again, a lease read, insert and delete each time, if it took its own."""
+    relay = relay_for(db, broker, exchange, partitions=16, sweep_batch=48)
+    await relay.publisher.start(timeout=10)
+    try:
+        await db.tasks.insert_many(task_docs(48))
+        assert await relay.run_once() == 48
+        before = await latest_generations(db)
+        assert await relay.sweep(yielding=True) == 48
+        after = await latest_generations(db)
+        assert await db.tasks.count_documents(PENDING) == 0
+    finally:
+        await relay.publisher.close()
+    # Taken once and given back once: two generations a partition at most.
+    assert max(after[key] - before[key] for key in after) == 2
