@@ -305,6 +305,22 @@ def print_report(results: Results) -> None:
         print("  MongoDB-protocol server, ms per operation (per document for batches):")
         for key, value in relay["ferretdb_ms"].items():
             print(f"    {key:<36} {value:.2f}")
+    pace = results.get("relay_at_pace")
+    if pace:
+        print(
+            f"\n== Outbox relay at a steady {_fmt(pace['rate'])} writes/s: {pace['events']} "
+            f"events, delivered in {_fmt(pace['seconds_to_deliver'])} s, swept by "
+            f"{_fmt(pace['seconds_to_sweep'])} s =="
+        )
+        print(
+            f"  FerretDB CPU per event (the writes' inserts included): publishing "
+            f"{_fmt(pace['ferretdb_ms_per_event_publishing'], 2)} ms, with the sweep "
+            f"{_fmt(pace['ferretdb_ms_per_event_with_sweep'], 2)} ms"
+        )
+        print("  the relay's commands per event, publishing / with the sweep:")
+        publishing = pace["relay_commands_per_event_publishing"]
+        for key, value in pace["relay_commands_per_event_with_sweep"].items():
+            print(f"    {key:<36} {_fmt(publishing.get(key, 0.0), 3)} / {_fmt(value, 3)}")
     alone = results.get("analytics_alone")
     if alone:
         print(

@@ -43,6 +43,7 @@ from bench.pipeline import (
     summaries_total,
     wait_for_processed,
 )
+from bench.relay_pace_probe import relay_at_pace
 from bench.relay_probe import relay_anatomy
 from bench.user_size_probe import user_size_costs
 from bench.wrk import WrkResult, combine, cpu_while_saturated, lua_script, run_wrk
@@ -99,6 +100,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "direct's divided by the three paths (run at once, all reaching tasks)",
     )
     parser.add_argument("--relay-documents", type=int, default=200)
+    parser.add_argument(
+        "--relay-pace",
+        type=float,
+        default=120.0,
+        help="writes a second for the relay at a steady pace (10 s of them, then its sweep)",
+    )
     parser.add_argument(
         "--analytics-events",
         type=int,
@@ -632,6 +639,14 @@ async def _writes_and_after(
     _say(f"outbox relay alone: {args.relay_documents} pending documents, timed by phase")
     results["relay"] = await relay_anatomy(
         servers.mongo_url, servers.amqp_url, documents=args.relay_documents
+    )
+    _say(f"outbox relay at a steady {args.relay_pace:.0f} writes/s, then its sweep")
+    results["relay_at_pace"] = await relay_at_pace(
+        servers.mongo_url,
+        servers.amqp_url,
+        stack.server_pids(servers)["ferretdb"],
+        rate=args.relay_pace,
+        seconds=10.0,
     )
     _say(f"analytics alone: {args.analytics_events} events straight to the exchange")
     results["analytics_alone"] = await analytics_alone(

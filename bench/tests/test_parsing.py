@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -15,6 +16,7 @@ from bench.pipeline import (
     mongo_commands,
     percentile,
 )
+from bench.relay_pace_probe import commands_per_event
 from bench.report import goals, kept_up, ratios
 from bench.wrk import MARKER, combine, cpu_while_saturated, lua_script, parse_output
 
@@ -280,3 +282,12 @@ def test_cpu_while_saturated_gives_each_process_per_request_and_the_cores_kept_b
     assert (direct["all_ms"], direct["cores_busy"]) == (1.8, 0.9)
     assert gateway["cpu_ms"] == {"gateway": 3.6, "tasks": 2.0, "redis": 0.2, "wrk": 0.2}
     assert (gateway["all_ms"], gateway["cores_busy"]) == (6.0, 1.5)
+
+
+def test_relay_commands_per_event_keep_the_total_and_drop_the_rare_ones() -> None:
+    counts = Counter({"insert outbox_published": 50, "find outbox_leases": 12, "getMore": 1})
+    assert commands_per_event(counts, 200) == {
+        "all": 0.32,
+        "insert outbox_published": 0.25,
+        "find outbox_leases": 0.06,
+    }

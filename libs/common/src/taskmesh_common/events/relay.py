@@ -270,6 +270,11 @@ class OutboxRelay:
             self._scan_now = True  # nothing named (or too much): look for it
         self._wake.set()
 
+    @property
+    def unswept(self) -> int:
+        """Entries this relay published and has not yet swept from their documents."""
+        return self._unswept
+
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()

@@ -1,0 +1,165 @@
+"""The outbox relay at a steady pace: what each event costs FerretDB, and the relay's round trips.
+
+In a burst the relay's cycles are large and their fixed costs (taking and giving back the
+partitions' leases, recording) are shared by many events; at a steady pace a cycle holds a
+write or two. This starts the library's ``OutboxRelay`` as a service does (its loop, its
+background pass, the tasks service's per-document locks) on a throwaway database of the
+bench's FerretDB, writes ``rate`` task documents a second for ``seconds``, each named to
+the relay as the tasks service does, waits until every event reached a queue bound to the
+exchange, then until the relay swept them all. Per event: FerretDB's CPU (``/proc``; the
+writes' own inserts included), first while publishing, then with the sweep, and the
+commands the relay sent, by command and collection (a listener on its own client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import aio_pika
+from pymongo import monitoring
+from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.events import OUTBOX_FIELD, EventPublisher, OutboxRelay
+from taskmesh_common.locks import DocumentLocks
+from taskmesh_common.mongo import create_mongo_client
+
+from bench import stack
+from bench.relay_probe import created_entry
+
+__all__ = ["commands_per_event", "relay_at_pace"]
+
+
+class _Commands(monitoring.CommandListener):
+    """Counts commands by name and collection (``insert outbox_leases``)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._names: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        name = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+        self._names[event.request_id] = name
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.counts[self._names.pop(event.request_id, event.command_name)] += 1
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.counts[self._names.pop(event.request_id, event.command_name)] += 1
+
+
+def _task(owner: str) -> dict[str, Any]:
+    task_id = str(uuid.uuid4())
+    return {"_id": task_id, "owner_id": owner, "title": "probe", OUTBOX_FIELD: [
+        created_entry(task_id, owner)
+    ]}  # fmt: skip
+
+
+async def _write(db: Any, relay: OutboxRelay, owner: str, count: int, rate: float) -> None:
+    began = time.perf_counter()
+    for n in range(count):
+        delay = began + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        doc = _task(owner)
+        await db["tasks"].insert_one(doc)
+        relay.kick("tasks", doc["_id"], doc[OUTBOX_FIELD])
+
+
+async def _until(done: Any, timeout: float) -> bool:
+    end = time.perf_counter() + timeout
+    while not done():
+        if time.perf_counter() > end:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def commands_per_event(counts: Counter[str], events: int) -> dict[str, float]:
+    rows = {name: round(n / events, 3) for name, n in counts.most_common() if n / events >= 0.01}
+    return {"all": round(sum(counts.values()) / events, 2), **rows}
+
+
+async def relay_at_pace(
+    mongo_url: str, amqp_url: str, ferretdb_pid: int, *, rate: float, seconds: float
+) -> dict[str, Any]:
+    commands = _Commands()
+    client = create_mongo_client(mongo_url, timeout_seconds=10, max_writes=1)
+    relay_client = create_mongo_client(
+        mongo_url, timeout_seconds=10, max_writes=1, event_listeners=[commands]
+    )
+    name = f"bench_pace_{uuid.uuid4().hex[:8]}"
+    db, relay_db = client[name], relay_client[name]
+    exchange = f"bench.pace.{uuid.uuid4().hex[:8]}"
+    broker = BrokerConnection(amqp_url, name="bench-pace")
+    broker.start()
+    sink = await aio_pika.connect(amqp_url)
+    arrived = 0
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal arrived
+        arrived += 1
+        await message.ack()
+
+    publisher = EventPublisher(broker, exchange)
+    # A producer's clock may run ahead by clock_skew: 1 s here, so a short warm-up makes
+    # every partition solely this relay's, as it is for a relay that has run a while.
+    relay = OutboxRelay(
+        relay_db,
+        ["tasks"],
+        publisher,
+        service="bench-pace",
+        locks={"tasks": DocumentLocks(relay_db["task_write_locks"], wait_seconds=10.0)},
+        clock_skew=1.0,
+    )
+    try:
+        channel = await sink.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue("", exclusive=True)
+        await queue.bind(ex, routing_key="#")
+        await queue.consume(on_message)
+        relay.start()
+        owner = str(uuid.uuid4())
+        warm = 4 * relay.partitions
+        await _write(db, relay, owner, warm, rate)
+        await _until(lambda: arrived >= warm and relay.unswept == 0, 60)
+        await asyncio.sleep(relay.clock_skew.total_seconds() + 0.5)
+
+        count = max(1, round(rate * seconds))
+        arrived, commands.counts = 0, Counter()
+        cpu_before, began = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
+        await _write(db, relay, owner, count, rate)
+        delivered = await _until(lambda: arrived >= count, 60)
+        cpu_published, published_at = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
+        publishing = Counter(commands.counts)
+        swept = await _until(lambda: relay.unswept == 0, 120)
+        cpu_swept, swept_at = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
+    finally:
+        await relay.stop()
+        await publisher.close()
+        await sink.close()
+        await broker.close()
+        await client.drop_database(name)
+        await client.close()
+        await relay_client.close()
+
+    def ms(cpu: float | None) -> float | None:
+        if cpu is None or cpu_before is None:
+            return None
+        return round((cpu - cpu_before) * 1000 / count, 2)
+
+    return {
+        "rate": rate,
+        "events": count,
+        "all_delivered": delivered,
+        "all_swept": swept,
+        "seconds_to_deliver": round(published_at - began, 1),
+        "seconds_to_sweep": round(swept_at - began, 1),
+        "ferretdb_ms_per_event_publishing": ms(cpu_published),
+        "ferretdb_ms_per_event_with_sweep": ms(cpu_swept),
+        "relay_commands_per_event_publishing": commands_per_event(publishing, count),
+        "relay_commands_per_event_with_sweep": commands_per_event(commands.counts, count),
+    }
