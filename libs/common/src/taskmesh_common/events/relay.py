@@ -3,7 +3,12 @@
 Several replicas run one each. Documents are spread over ``partitions`` by a hash of their
 id; a relay reads a partition's documents for publishing only while it holds that
 partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditional updates
-are not atomic). A cycle:
+are not atomic). Eight by default: at least the tasks service's most replicas (6), so each
+replica's relay can hold one at once, and few, because at a steady pace every partition a
+hold's writes land in is one more taking of leases (16 took FerretDB 1.73 ms an event at
+120 writes/s, 8 took 1.28, docs/performance.md). Replicas must agree on the number: while
+old and new overlap in a rolling change of it, an entry may go out twice (consumers
+deduplicate), never not at all. A cycle:
 
 1. claim: take the documents producers named when they kicked the relay (``kick(collection,
    doc_id)``; a producer that inserted the document may pass its outbox along, which spares
@@ -162,7 +167,7 @@ class OutboxRelay:
         lease_seconds: float = 15,
         batch_size: int = 200,
         poll_interval: float = 0.25,
-        partitions: int = 16,
+        partitions: int = 8,
         drop_unroutable: bool = True,
         locks: Mapping[str, DocumentLocks] | None = None,
         lock_parallelism: int = 16,
