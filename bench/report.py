@@ -315,7 +315,8 @@ def print_report(results: Results) -> None:
         print(
             f"  FerretDB CPU per event (the writes' inserts included): publishing "
             f"{_fmt(pace['ferretdb_ms_per_event_publishing'], 2)} ms, with the sweep "
-            f"{_fmt(pace['ferretdb_ms_per_event_with_sweep'], 2)} ms"
+            f"{_fmt(pace['ferretdb_ms_per_event_with_sweep'], 2)} ms (less "
+            f"{_fmt(pace.get('ferretdb_rest_cores'), 3)} cores it used for others, quiet)"
         )
         print("  the relay's commands per event, publishing / with the sweep:")
         publishing = pace["relay_commands_per_event_publishing"]
