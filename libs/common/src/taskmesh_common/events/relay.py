@@ -6,7 +6,7 @@ partition's lease (see :mod:`.leases`: exclusive on FerretDB too, where conditio
 are not atomic). Eight by default: at least the tasks service's most replicas (6), so each
 replica's relay can hold one at once, and few, because at a steady pace every partition a
 hold's writes land in is one more taking of leases (16 took FerretDB 1.73 ms an event at
-120 writes/s, 8 took 1.28, docs/performance.md). Replicas must agree on the number: while
+120 writes/s, 8 took 1.32, docs/performance.md). Replicas must agree on the number: while
 old and new overlap in a rolling change of it, an entry may go out twice (consumers
 deduplicate), never not at all. A cycle:
 
@@ -121,6 +121,11 @@ _MAX_RECORDED = 50_000
 Document = dict[str, Any]
 Entry = Mapping[str, Any]
 ClaimedDocument = tuple[str, Document]  # (collection, document as read under the lease)
+
+
+def _partition(collection: str, number: int) -> str:
+    """A partition's lease key."""
+    return f"{collection}|{number}"
 
 
 class OutboxRelay:
@@ -345,7 +350,7 @@ class OutboxRelay:
 
     def partition_key(self, collection: str, doc_id: Any) -> str:
         partition = zlib.crc32(f"{collection}|{doc_id!r}".encode()) % self.partitions
-        return f"{collection}|{partition}"
+        return _partition(collection, partition)
 
     async def _scan(self, candidates: list[tuple[str, Any]]) -> None:
         """Add to ``candidates`` what the pending scan finds, up to ``batch_size`` in all."""
@@ -575,7 +580,7 @@ class OutboxRelay:
         wanted = set(keys)
         missing = wanted - self._held.keys()
         if missing and every:
-            every_key = {f"{n}|{p}" for n in self.collections for p in range(self.partitions)}
+            every_key = {_partition(n, p) for n in self.collections for p in range(self.partitions)}
             missing = every_key - self._held.keys()
         if missing:
             taken = await self.leases.acquire(missing)
