@@ -9,7 +9,7 @@ the relay as the tasks service does, waits until every event reached a queue bou
 exchange, then until the relay swept them all. Per event: FerretDB's CPU (``/proc``; the
 writes' own inserts included; measured once FerretDB is quiet, less what it then used for
 others), first while publishing, then with the sweep, and the commands the relay sent, by
-command and collection (a listener on its own client).
+command and collection (``mongo_commands_total`` of this process, less the probe's writes).
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
-from pymongo import monitoring
+from prometheus_client import REGISTRY, generate_latest
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import OUTBOX_FIELD, EventPublisher, OutboxRelay
 from taskmesh_common.locks import DocumentLocks
 from taskmesh_common.mongo import create_mongo_client
 
 from bench import stack
+from bench.pipeline import mongo_commands
 from bench.relay_probe import created_entry
 
 __all__ = ["commands_per_event", "relay_at_pace"]
@@ -36,30 +38,19 @@ _QUIET_CORES = 0.05
 _QUIET_WAIT = 120.0
 
 
-class _Commands(monitoring.CommandListener):
-    """Counts commands by name and collection (``insert outbox_leases``)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._names: dict[int, str] = {}
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        target = event.command.get(event.command_name)
-        name = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
-        self._names[event.request_id] = name
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self.counts[self._names.pop(event.request_id, event.command_name)] += 1
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self.counts[self._names.pop(event.request_id, event.command_name)] += 1
+def _relay_commands(before: Mapping[str, float]) -> Counter[str]:
+    """The commands this process sent since ``before`` (the library counts each in
+    ``mongo_commands_total``), less the probe's own writes of the tasks."""
+    now = mongo_commands(generate_latest(REGISTRY).decode())
+    counts = Counter({key: round(n - before.get(key, 0.0)) for key, n in now.items()})
+    del counts["insert tasks"]
+    return +counts
 
 
 def _task(owner: str) -> dict[str, Any]:
     task_id = str(uuid.uuid4())
-    return {"_id": task_id, "owner_id": owner, "title": "probe", OUTBOX_FIELD: [
-        created_entry(task_id, owner)
-    ]}  # fmt: skip
+    entry = created_entry(task_id, owner)
+    return {"_id": task_id, "owner_id": owner, "title": "probe", OUTBOX_FIELD: [entry]}
 
 
 async def _write(db: Any, relay: OutboxRelay, owner: str, count: int, rate: float) -> None:
@@ -98,6 +89,7 @@ async def _quiet(pid: int) -> float | None:
 
 
 def commands_per_event(counts: Counter[str], events: int) -> dict[str, float]:
+    """Per event, the total and each command sent at least once per hundred events."""
     rows = {name: round(n / events, 3) for name, n in counts.most_common() if n / events >= 0.01}
     return {"all": round(sum(counts.values()) / events, 2), **rows}
 
@@ -105,13 +97,9 @@ def commands_per_event(counts: Counter[str], events: int) -> dict[str, float]:
 async def relay_at_pace(
     mongo_url: str, amqp_url: str, ferretdb_pid: int, *, rate: float, seconds: float
 ) -> dict[str, Any]:
-    commands = _Commands()
     client = create_mongo_client(mongo_url, timeout_seconds=10, max_writes=1)
-    relay_client = create_mongo_client(
-        mongo_url, timeout_seconds=10, max_writes=1, event_listeners=[commands]
-    )
     name = f"bench_pace_{uuid.uuid4().hex[:8]}"
-    db, relay_db = client[name], relay_client[name]
+    db = client[name]
     exchange = f"bench.pace.{uuid.uuid4().hex[:8]}"
     broker = BrokerConnection(amqp_url, name="bench-pace")
     broker.start()
@@ -127,11 +115,11 @@ async def relay_at_pace(
     # A producer's clock may run ahead by clock_skew: 1 s here, so a short warm-up makes
     # every partition solely this relay's, as it is for a relay that has run a while.
     relay = OutboxRelay(
-        relay_db,
+        db,
         ["tasks"],
         publisher,
         service="bench-pace",
-        locks={"tasks": DocumentLocks(relay_db["task_write_locks"], wait_seconds=10.0)},
+        locks={"tasks": DocumentLocks(db["task_write_locks"], wait_seconds=10.0)},
         clock_skew=1.0,
     )
     try:
@@ -149,14 +137,15 @@ async def relay_at_pace(
         rest = await _quiet(ferretdb_pid)
 
         count = max(1, round(rate * seconds))
-        arrived, commands.counts = 0, Counter()
+        arrived, before = 0, mongo_commands(generate_latest(REGISTRY).decode())
         cpu_before, began = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
         await _write(db, relay, owner, count, rate)
         delivered = await _until(lambda: arrived >= count, 60)
         cpu_published, published_at = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
-        publishing = Counter(commands.counts)
+        publishing = _relay_commands(before)
         swept = await _until(lambda: relay.unswept == 0, 120)
         cpu_swept, swept_at = stack.cpu_seconds(ferretdb_pid), time.perf_counter()
+        with_sweep = _relay_commands(before)
     finally:
         await relay.stop()
         await publisher.close()
@@ -164,7 +153,6 @@ async def relay_at_pace(
         await broker.close()
         await client.drop_database(name)
         await client.close()
-        await relay_client.close()
 
     def ms(cpu: float | None, until: float) -> float | None:
         if cpu is None or cpu_before is None or rest is None:
@@ -182,5 +170,5 @@ async def relay_at_pace(
         "ferretdb_ms_per_event_publishing": ms(cpu_published, published_at),
         "ferretdb_ms_per_event_with_sweep": ms(cpu_swept, swept_at),
         "relay_commands_per_event_publishing": commands_per_event(publishing, count),
-        "relay_commands_per_event_with_sweep": commands_per_event(commands.counts, count),
+        "relay_commands_per_event_with_sweep": commands_per_event(with_sweep, count),
     }

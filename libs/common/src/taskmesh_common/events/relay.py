@@ -338,14 +338,9 @@ class OutboxRelay:
         return True
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-        else:
-            if self.linger > 0 and not self._stopping.is_set():
-                # Woken by a write: let the writes right behind it join this cycle.
-                await asyncio.sleep(self.linger)
+        if await self._woken_within(seconds) and self.linger > 0 and not self._stopping.is_set():
+            # Woken by a write: let the writes right behind it join this cycle.
+            await asyncio.sleep(self.linger)
         self._wake.clear()
 
     def partition_key(self, collection: str, doc_id: Any) -> str:
