@@ -1,13 +1,11 @@
-// Command ferretdb runs FerretDB through its embeddable package.
+// Command ferretdb runs FerretDB v2, the MongoDB wire-protocol front of the local engine
+// (DocumentDB on PostgreSQL), through its embeddable package.
 //
-// FerretDB's own cmd/ferretdb panics at start-up unless the build generated
-// build/version/version.txt, which a module download never has. Its embeddable
-// package (github.com/FerretDB/FerretDB/ferretdb) skips that check when the main
-// module is not FerretDB itself, so this small main is ours.
-//
-// The flags mirror FerretDB's own; telemetry is always off (the embeddable
-// package never reports it), and flags we do not need are accepted and ignored
-// so that scripts written for the upstream binary keep working.
+// FerretDB's own cmd/ferretdb expects a build that generated build/version/version.txt,
+// which a module download never has; the embeddable package
+// (github.com/FerretDB/FerretDB/v2/ferretdb) needs none, so this small main is ours.
+// The embeddable package serves without authentication (the PostgreSQL it reaches is
+// local to the machine, on a socket only its owner can open) and never reports telemetry.
 package main
 
 import (
@@ -21,39 +19,38 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/FerretDB/FerretDB/v2/ferretdb"
 )
 
 func main() {
-	handler := flag.String("handler", "sqlite", "backend handler: sqlite or postgresql")
-	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory that exists, ending in /)")
-	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
+	postgresqlURL := flag.String("postgresql-url", "",
+		"PostgreSQL URL of the database holding the documentdb extension")
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
-	idIndexEvery := flag.Duration("id-index-interval", 500*time.Millisecond,
-		"how often to add the missing _id expression indexes to SQLite tables (0: never; see idindex.go)")
-	// Accepted for compatibility with the upstream binary; the embeddable package needs none.
-	flag.String("telemetry", "disable", "ignored: telemetry is always disabled")
-	flag.String("state-dir", "-", "ignored")
+	stateDir := flag.String("state-dir", ".", "folder for FerretDB's state file")
 	debugAddr := flag.String("debug-addr", "-",
 		"serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; - for none")
 	flag.Parse()
 
+	if *postgresqlURL == "" {
+		fmt.Fprintln(os.Stderr, "ferretdb: --postgresql-url is required")
+		os.Exit(2)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToLower(*logLevel))); err != nil {
 		fmt.Fprintf(os.Stderr, "bad --log-level: %v\n", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	telemetry := false
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:      ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:        logger,
-		Handler:       *handler,
-		SQLiteURL:     *sqliteURL,
 		PostgreSQLURL: *postgresqlURL,
+		ListenAddr:    *listenAddr,
+		StateDir:      *stateDir,
+		LogLevel:      level,
+		LogOutput:     os.Stderr,
+		Telemetry:     &telemetry,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
@@ -62,20 +59,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger.Info("listening", "addr", *listenAddr, "handler", *handler)
 	if *debugAddr != "-" && *debugAddr != "" {
 		go func() {
-			logger.Info("profiler listening", "addr", *debugAddr)
 			if err := http.ListenAndServe(*debugAddr, nil); err != nil {
-				logger.Warn("profiler stopped", "error", err)
+				fmt.Fprintf(os.Stderr, "ferretdb: profiler stopped: %v\n", err)
 			}
 		}()
 	}
-	if *handler == "sqlite" && *idIndexEvery > 0 {
-		go indexIDs(ctx, dataDir(*sqliteURL), *idIndexEvery, logger)
-	}
-	if err := f.Run(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
-	}
+	fmt.Fprintf(os.Stderr, "ferretdb: listening on %s\n", *listenAddr)
+	f.Run(ctx)
 }

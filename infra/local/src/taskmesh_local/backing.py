@@ -1,4 +1,5 @@
-"""The backing servers as :class:`Part` s: FerretDB, RabbitMQ (with its own epmd), Redis, Jaeger.
+"""The backing servers as :class:`Part` s: PostgreSQL with DocumentDB and FerretDB v2 in front
+(the MongoDB protocol), RabbitMQ (with its own epmd), Redis, Jaeger.
 
 Every server listens on 127.0.0.1 only and keeps its data in ``layout.data(<name>)``.
 """
@@ -11,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import net
+from taskmesh_local import cluster, net
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import Layout
 from taskmesh_local.runner import Part
@@ -21,6 +22,7 @@ __all__ = [
     "epmd_part",
     "jaeger_part",
     "mongo_part",
+    "postgres_part",
     "rabbitmq_ctl",
     "rabbitmq_part",
     "redis_part",
@@ -41,25 +43,45 @@ def _which(program: str, *extra_dirs: Path) -> str:
     return found
 
 
+def postgres_part(layout: Layout, *, throwaway: bool = False) -> Part:
+    """The PostgreSQL cluster under the engine, on a Unix socket only (no TCP port)."""
+    return Part(
+        name="postgres",
+        argv=cluster.postgres_argv(layout),
+        marker="postgres",
+        ports=(),
+        ready=lambda: cluster.postgres_ready(layout),
+        start_timeout=60.0,
+        stop_timeout=30.0,
+        prepare=lambda: cluster.ensure_cluster(layout, throwaway=throwaway),
+        user=cluster.cluster_user(),
+    )
+
+
 def mongo_part(layout: Layout, binary: Path, port: int, port_var: str) -> Part:
-    data = layout.data("mongo")
+    """FerretDB v2 serving the MongoDB protocol on ``port``, stored by DocumentDB in the
+    PostgreSQL cluster of :func:`postgres_part` (which must be ready first)."""
+    state = layout.data("mongo")
+
+    def prepare() -> None:
+        state.mkdir(parents=True, exist_ok=True)
+        cluster.create_extension(layout)
+
     return Part(
         name="mongo",
         argv=(
             str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
+            f"--postgresql-url={cluster.postgresql_url(layout)}",
             f"--listen-addr=127.0.0.1:{port}",
-            "--telemetry=disable",
-            "--state-dir=-",
+            f"--state-dir={state}",
             "--debug-addr=-",
             "--log-level=warn",
         ),
         marker="ferretdb",
         ports=((port, port_var),),
         ready=lambda: net.mongo_ping(port),
-        start_timeout=30.0,
-        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+        start_timeout=60.0,
+        prepare=prepare,
     )
 
 

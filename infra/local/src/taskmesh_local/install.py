@@ -1,4 +1,5 @@
-"""Install what the local stack needs: Debian packages, FerretDB and Jaeger built with Go, the venv.
+"""Install what the local stack needs: Debian packages, the DocumentDB engine (PostgreSQL
+extensions, see engine.py), FerretDB v2 and Jaeger built with Go, the venv.
 
 Each step checks first and does nothing when its work is already done, so ``up`` can call
 ``install`` every time.
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from taskmesh_local import engine
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import cache_dir, checkout_root
 
@@ -35,7 +37,7 @@ __all__ = [
     "install",
 ]
 
-DEBIAN_PACKAGES = ("rabbitmq-server", "redis-server")
+DEBIAN_PACKAGES = ("rabbitmq-server", "redis-server", *engine.BUILD_PACKAGES)
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,13 @@ class GoBinary:
         return checkout_root() / "infra" / "local" / "go" / self.name
 
 
-# FerretDB's own cmd/ferretdb panics at start-up for want of a generated version.txt, so the
-# folder holds a small main.go of ours around FerretDB's embeddable package.
+# FerretDB v2, the MongoDB wire-protocol front of the DocumentDB engine: a small main.go of
+# ours around FerretDB's embeddable package (its own cmd/ferretdb wants a generated version.txt).
 FERRETDB = GoBinary(
     name="ferretdb",
-    module="github.com/FerretDB/FerretDB",
+    module="github.com/FerretDB/FerretDB/v2",
     package=".",
-    recipe="embeddable-main-1",
+    recipe="embeddable-main-v2-1",
 )
 JAEGER = GoBinary(
     name="jaeger",
@@ -217,6 +219,7 @@ def ensure_venv() -> None:
 def install(*, venv: bool = True) -> dict[str, Path]:
     """Everything ``up`` needs; returns the paths of the built binaries."""
     ensure_debian_packages()
+    engine.ensure_extensions()
     binaries = {spec.name: ensure_binary(spec) for spec in (FERRETDB, JAEGER)}
     if venv:
         ensure_venv()

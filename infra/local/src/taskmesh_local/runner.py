@@ -36,6 +36,8 @@ class Part:
     graceful_stop: Callable[[], None] | None = None
     # Created before starting: data folders, config files.
     prepare: Callable[[], None] | None = None
+    # Run as this user (PostgreSQL will not run as root); None: as ourselves.
+    user: str | None = None
 
 
 def running_pid(layout: Layout, part: Part) -> int | None:
@@ -74,6 +76,7 @@ def start(layout: Layout, part: Part, base_env: Mapping[str, str]) -> subprocess
         log=layout.log(part.name),
         tag=layout.tag(part.name),
         cwd=part.cwd,
+        user=part.user,
     )
     procs.write_pid_file(layout.pid_file(part.name), proc.pid)
     return proc

@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from taskmesh_local import backing, install, net, runner
+from taskmesh_local import backing, engine, install, net, runner
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import Layout
 
@@ -50,8 +50,6 @@ class ServerSet:
         """``TASKMESH_*`` (and, with Jaeger, ``OTEL_*``) variables pointing at these servers."""
         values = {
             "TASKMESH_MONGO_URL": self.mongo_url,
-            # FerretDB's SQLite has one writer: writes queue in each service, not in SQLite.
-            "TASKMESH_MONGO_MAX_WRITES": "1",
             "TASKMESH_AMQP_URL": self.amqp_url,
             "TASKMESH_REDIS_URL": self.redis_url,
         }
@@ -88,7 +86,7 @@ def _parts(
     rabbit_vars = {"amqp": "amqp port", "amqp_dist": "Erlang distribution port"}
     first = [
         backing.epmd_part(ports["epmd"], "epmd port"),
-        backing.mongo_part(layout, install.binary_path(install.FERRETDB), ports["mongo"], "port"),
+        backing.postgres_part(layout, throwaway=True),
         backing.redis_part(layout, ports["redis"], "port"),
     ]
     if jaeger:
@@ -102,14 +100,17 @@ def _parts(
                 otlp_http=(ports["otlp_http"], "port"),
             )
         )
-    # RabbitMQ registers with epmd as it boots: epmd must be listening first.
-    return first, [backing.rabbitmq_part(layout, rabbit, rabbit_vars)]
+    # RabbitMQ registers with epmd as it boots: epmd must be listening first; FerretDB
+    # needs PostgreSQL.
+    mongo = backing.mongo_part(layout, install.binary_path(install.FERRETDB), ports["mongo"], "port")
+    return first, [backing.rabbitmq_part(layout, rabbit, rabbit_vars), mongo]
 
 
 def start_servers(
     base_dir: Path | None = None, *, jaeger: bool = False, timeout: float = 120.0
 ) -> ServerSet:
-    """Start MongoDB-protocol (FerretDB), RabbitMQ and Redis (and Jaeger) on free ports.
+    """Start MongoDB-protocol (DocumentDB under FerretDB), RabbitMQ and Redis (and Jaeger) on
+    free ports.
 
     Data, logs and pid files go in ``base_dir`` (a temporary folder, removed by ``stop()``,
     when omitted). The binaries must be installed (``python3 -m taskmesh_local install``).
@@ -119,6 +120,8 @@ def start_servers(
             raise LocalError(
                 f"{install.binary_path(spec)} is missing; run `python3 -m taskmesh_local install`"
             )
+    if not engine.extensions_installed():
+        raise LocalError("the DocumentDB extensions are missing; run `python3 -m taskmesh_local install`")
     names = ["mongo", "amqp", "dist", "epmd", "redis"]
     if jaeger:
         names += ["jaeger_ui", "jaeger_grpc", "otlp_grpc", "otlp_http"]

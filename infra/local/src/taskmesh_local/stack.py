@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import backing, install, runner, services
+from taskmesh_local import backing, engine, install, runner, services
 from taskmesh_local.config import LocalError, Ports
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
@@ -19,8 +19,11 @@ __all__ = ["BACKING_NAMES", "PART_NAMES", "Stack"]
 
 BACKING_NAMES = ("mongo", "rabbitmq", "redis", "jaeger")
 PART_NAMES = BACKING_NAMES + services.SERVICE_NAMES
-# Not a part of its own: RabbitMQ's port mapper starts and stops with it.
+# Not parts of their own: RabbitMQ's port mapper starts and stops with it, and so does the
+# PostgreSQL cluster under the MongoDB-protocol front.
 EPMD = "rabbitmq-epmd"
+POSTGRES = "postgres"
+COMPANIONS = {"rabbitmq": EPMD, "mongo": POSTGRES}
 
 
 def _say(message: str) -> None:
@@ -67,8 +70,6 @@ class Stack:
         p = self.ports
         defaults = {
             "TASKMESH_MONGO_URL": f"mongodb://127.0.0.1:{p.mongo}",
-            # FerretDB's SQLite has one writer: writes queue in each service, not in SQLite.
-            "TASKMESH_MONGO_MAX_WRITES": "1",
             "TASKMESH_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{p.amqp}/",
             "TASKMESH_REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{p.otlp_http}",
@@ -94,6 +95,8 @@ class Stack:
             return backing.redis_part(layout, p.redis, var("redis"))
         if name == EPMD:
             return backing.epmd_part(p.epmd, var("epmd"), name=EPMD)
+        if name == POSTGRES:
+            return backing.postgres_part(layout)
         if name == "rabbitmq":
             port_vars = {k: var(k) for k in ("amqp", "amqp_dist", "amqp_management")}
             return backing.rabbitmq_part(layout, self._rabbit_ports(), port_vars)
@@ -124,6 +127,17 @@ class Stack:
         except ValueError as exc:
             raise LocalError(f"TASKMESH_LOCAL_START_TIMEOUT={raw!r} is not a number") from exc
 
+    def refuse_old_engine(self) -> None:
+        """Stop with what to do when ``data/mongo`` holds SQLite files of FerretDB 1.x, the
+        engine before DocumentDB; they are never deleted here."""
+        old = self.layout.data("mongo")
+        if any(old.glob("*.sqlite")):
+            raise LocalError(
+                f"{old} holds databases of the old engine (FerretDB 1.x on SQLite), which the "
+                "DocumentDB engine cannot read. Keep them elsewhere or delete them, then run "
+                f"`make up` again:  mv {old} {old}.sqlite-old   (or: rm -rf {old})"
+            )
+
     def pid(self, name: str) -> int | None:
         return runner.running_pid(self.layout, self.part(name))
 
@@ -138,8 +152,8 @@ class Stack:
             pid = runner.running_pid(self.layout, part)
             if pid is None:
                 _say(f"starting {name}")
-                if name == "rabbitmq":
-                    self._start_group([EPMD])
+                if name in COMPANIONS:
+                    self._start_group([COMPANIONS[name]])
                 proc = runner.start(self.layout, part, os.environ)
                 waiting.append(runner.Starting(part, proc.pid, log, proc))
             elif not part.ready():
@@ -153,6 +167,7 @@ class Stack:
         if all(self.pid(name) is not None for name in PART_NAMES):
             if all(self.part(name).ready() for name in PART_NAMES):
                 return False
+        self.refuse_old_engine()
         install.install()
         started = self._start_group(BACKING_NAMES)
         started += self._start_group([n for n in services.SERVICE_NAMES if n != "gateway"])
@@ -164,16 +179,21 @@ class Stack:
         may be 503 while a dependency is down). False if it was already running."""
         if name in ("rabbitmq", "redis"):
             install.ensure_debian_packages()
-        elif name in ("mongo", "jaeger"):
-            install.ensure_binary(install.FERRETDB if name == "mongo" else install.JAEGER)
+        elif name == "mongo":
+            self.refuse_old_engine()
+            install.ensure_debian_packages()
+            engine.ensure_extensions()
+            install.ensure_binary(install.FERRETDB)
+        elif name == "jaeger":
+            install.ensure_binary(install.JAEGER)
         else:
             install.ensure_venv()
         return bool(self._start_group([name], ready_path="/healthz"))
 
     def stop(self, name: str) -> bool:
         stopped = runner.stop(self.layout, self.part(name))
-        if name == "rabbitmq":
-            runner.stop(self.layout, self.part(EPMD))
+        if name in COMPANIONS:
+            runner.stop(self.layout, self.part(COMPANIONS[name]))
         return stopped
 
     def down(self) -> list[str]:
