@@ -1,4 +1,4 @@
-"""Redis, RabbitMQ or MongoDB (FerretDB) away: bounded answers, recovery, nothing lost.
+"""Redis, RabbitMQ or the MongoDB-protocol server away: bounded answers, recovery, nothing lost.
 
 These run on servers of their own (the `outage` fixtures): the shared ones stay untouched.
 """

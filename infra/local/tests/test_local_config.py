@@ -1,13 +1,19 @@
-"""Ports from the environment, paths, versions read from go.mod."""
+"""Ports from the environment, paths, versions read from go.mod, the engine's pinned sources,
+and the old engine's data refused."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import tarfile
 from pathlib import Path
 
 import pytest
 from taskmesh_local.config import LocalError, Ports, parse_port
+from taskmesh_local.engine import SOURCES, tree_hash, vendor_dir
 from taskmesh_local.install import module_version
 from taskmesh_local.paths import cache_dir, local_dir
+from taskmesh_local.stack import Stack
 
 
 def test_default_ports_are_the_documented_ones() -> None:
@@ -59,9 +65,46 @@ def test_local_dir_defaults_to_the_checkout(tmp_path: Path) -> None:
 
 
 def test_module_version_reads_both_require_forms() -> None:
-    single = "module x\n\nrequire github.com/FerretDB/FerretDB v1.24.2\n"
+    single = "module x\n\nrequire github.com/FerretDB/FerretDB/v2 v2.5.0\n"
     block = "require (\n\tgithub.com/jaegertracing/jaeger v1.76.0 // indirect\n)\n"
-    assert module_version(single, "github.com/FerretDB/FerretDB") == "v1.24.2"
+    assert module_version(single, "github.com/FerretDB/FerretDB/v2") == "v2.5.0"
     assert module_version(block, "github.com/jaegertracing/jaeger") == "v1.76.0"
     with pytest.raises(LocalError):
-        module_version(block, "github.com/FerretDB/FerretDB")
+        module_version(block, "github.com/FerretDB/FerretDB/v2")
+
+
+def test_up_refuses_a_data_folder_of_the_old_engine_and_keeps_it(tmp_path: Path) -> None:
+    old = tmp_path / "data" / "mongo"
+    old.mkdir(parents=True)
+    (old / "tasks.sqlite").write_bytes(b"old data")
+    stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    with pytest.raises(LocalError, match="old engine") as refused:
+        stack.up()
+    assert f"mv {old} " in str(refused.value)
+    assert (old / "tasks.sqlite").read_bytes() == b"old data"
+
+
+def _tarball(path: Path, top: str, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tree_hash_ignores_the_top_folder_and_sees_every_byte(tmp_path: Path) -> None:
+    files = {"a.c": b"int a;", "sub/b.h": b"#define B 1"}
+    vendored = _tarball(tmp_path / "v.tar.gz", "pg_cron-1.6.3", files)
+    upstream = _tarball(tmp_path / "u.tar.gz", "pg_cron-v1.6.3", dict(reversed(files.items())))
+    changed = _tarball(tmp_path / "c.tar.gz", "pg_cron-1.6.3", {**files, "a.c": b"int b;"})
+    assert tree_hash(vendored) == tree_hash(upstream)
+    assert tree_hash(vendored) != tree_hash(changed)
+
+
+def test_the_pinned_engine_sources_match_the_vendored_archives() -> None:
+    for source in SOURCES:
+        archive = vendor_dir() / source.archive
+        assert archive.is_file(), f"{archive} missing: shared/vendor sits beside the checkout"
+        assert hashlib.sha256(archive.read_bytes()).hexdigest() == source.sha256
+        assert tree_hash(archive) == source.tree

@@ -89,12 +89,23 @@ def _chown(path: Path, user: str | None) -> None:
         shutil.chown(path, user, user)
 
 
+def _let_pass(folder: Path, base: Path) -> None:
+    """Let anyone pass through (not list) the folders from ``base`` down to ``folder``'s
+    parent: ours, made for the stack."""
+    for parent in [p for p in folder.resolve().parents if p == base or base in p.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
 def _check_reachable(folder: Path, user: str) -> None:
     """Every folder above ``folder`` must let ``user`` pass, or PostgreSQL cannot start."""
     uid = pwd.getpwnam(user).pw_uid
     for parent in folder.resolve().parents:
         info = parent.stat()
-        passable = info.st_mode & stat.S_IXOTH or (info.st_uid == uid and info.st_mode & stat.S_IXUSR)
+        passable = info.st_mode & stat.S_IXOTH or (
+            info.st_uid == uid and info.st_mode & stat.S_IXUSR
+        )
         if not passable:
             raise LocalError(
                 f"PostgreSQL runs as `{user}`, which cannot enter {parent}; put the stack's "
@@ -103,8 +114,15 @@ def _check_reachable(folder: Path, user: str) -> None:
 
 
 def _run_as(user: str | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    extra = {"user": user, "group": user, "extra_groups": []} if user else {}
-    return subprocess.run(argv, capture_output=True, text=True, check=False, **extra)  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
+    )
 
 
 def ensure_cluster(layout: Layout, *, throwaway: bool) -> None:
@@ -117,6 +135,7 @@ def ensure_cluster(layout: Layout, *, throwaway: bool) -> None:
     _chown(sockets, user)
     data.mkdir(parents=True, exist_ok=True)
     if user is not None:
+        _let_pass(data, layout.base.resolve())
         _check_reachable(data, user)
     if (data / "PG_VERSION").exists():
         return
@@ -124,8 +143,18 @@ def ensure_cluster(layout: Layout, *, throwaway: bool) -> None:
     _chown(data, user)
     done = _run_as(
         user,
-        [str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_ROLE, "--auth=trust", "-E", "UTF8",
-         "--locale=C.UTF-8", "--no-instructions"],
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            PG_ROLE,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-instructions",
+        ],
     )
     if done.returncode != 0:
         raise LocalError(f"initdb failed:\n{done.stdout}{done.stderr}")
@@ -151,8 +180,18 @@ def postgres_argv(layout: Layout) -> tuple[str, ...]:
 
 def postgres_ready(layout: Layout) -> bool:
     done = subprocess.run(
-        [str(PG_BIN / "pg_isready"), "-q", "-h", str(socket_dir(layout)), "-d", PG_DATABASE,
-         "-U", PG_ROLE, "-t", "2"],
+        [
+            str(PG_BIN / "pg_isready"),
+            "-q",
+            "-h",
+            str(socket_dir(layout)),
+            "-d",
+            PG_DATABASE,
+            "-U",
+            PG_ROLE,
+            "-t",
+            "2",
+        ],
         capture_output=True,
         check=False,
     )
@@ -162,8 +201,20 @@ def postgres_ready(layout: Layout) -> bool:
 def create_extension(layout: Layout) -> None:
     """``CREATE EXTENSION documentdb CASCADE`` once (it brings pg_cron, vector, postgis, rum)."""
     done = subprocess.run(
-        [str(PG_BIN / "psql"), "-h", str(socket_dir(layout)), "-U", PG_ROLE, "-d", PG_DATABASE,
-         "-v", "ON_ERROR_STOP=1", "-qAt", "-c", "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE"],
+        [
+            str(PG_BIN / "psql"),
+            "-h",
+            str(socket_dir(layout)),
+            "-U",
+            PG_ROLE,
+            "-d",
+            PG_DATABASE,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

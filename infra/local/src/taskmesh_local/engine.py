@@ -204,7 +204,9 @@ def _install_into_system(stage: Path) -> None:
     _say(f"installing {len(differ)} extension files into PostgreSQL's folders")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     try:
-        subprocess.run([*sudo, "cp", "-r", "--no-preserve=ownership", f"{stage}/.", "/"], check=True)
+        subprocess.run(
+            [*sudo, "cp", "-r", "--no-preserve=ownership", f"{stage}/.", "/"], check=True
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise LocalError(f"installing the DocumentDB extensions failed: {exc}") from exc
 

@@ -140,7 +140,6 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start a detached process (its own session), stdout and stderr appended to ``log``;
     as ``user`` (with that user's group only) when given."""
-    as_user: dict[str, object] = {"user": user, "group": user, "extra_groups": []} if user else {}
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
@@ -153,7 +152,9 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **as_user,  # type: ignore[arg-type]
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
         )
 
 

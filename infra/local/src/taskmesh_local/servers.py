@@ -102,7 +102,9 @@ def _parts(
         )
     # RabbitMQ registers with epmd as it boots: epmd must be listening first; FerretDB
     # needs PostgreSQL.
-    mongo = backing.mongo_part(layout, install.binary_path(install.FERRETDB), ports["mongo"], "port")
+    mongo = backing.mongo_part(
+        layout, install.binary_path(install.FERRETDB), ports["mongo"], "port"
+    )
     return first, [backing.rabbitmq_part(layout, rabbit, rabbit_vars), mongo]
 
 
@@ -121,7 +123,9 @@ def start_servers(
                 f"{install.binary_path(spec)} is missing; run `python3 -m taskmesh_local install`"
             )
     if not engine.extensions_installed():
-        raise LocalError("the DocumentDB extensions are missing; run `python3 -m taskmesh_local install`")
+        raise LocalError(
+            "the DocumentDB extensions are missing; run `python3 -m taskmesh_local install`"
+        )
     names = ["mongo", "amqp", "dist", "epmd", "redis"]
     if jaeger:
         names += ["jaeger_ui", "jaeger_grpc", "otlp_grpc", "otlp_http"]
