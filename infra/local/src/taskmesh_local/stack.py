@@ -128,12 +128,12 @@ class Stack:
             raise LocalError(f"TASKMESH_LOCAL_START_TIMEOUT={raw!r} is not a number") from exc
 
     def refuse_old_engine(self) -> None:
-        """Stop with what to do when ``data/mongo`` holds SQLite files of FerretDB 1.x, the
-        engine before DocumentDB; they are never deleted here."""
+        """Stop with what to do when ``data/mongo`` holds the SQLite files of the engine before
+        DocumentDB; they are never deleted here."""
         old = self.layout.data("mongo")
         if any(old.glob("*.sqlite")):
             raise LocalError(
-                f"{old} holds databases of the old engine (FerretDB 1.x on SQLite), which the "
+                f"{old} holds databases of the old engine (on SQLite), which the "
                 "DocumentDB engine cannot read. Keep them elsewhere or delete them, then run "
                 f"`make up` again:  mv {old} {old}.sqlite-old   (or: rm -rf {old})"
             )
