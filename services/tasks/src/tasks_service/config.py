@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from taskmesh_common.settings import ServiceSettings
 
 __all__ = ["Settings"]
@@ -11,3 +12,5 @@ class Settings(ServiceSettings):
     service_name: str = "tasks"
     port: int = 8002
     mongo_db: str = "tasks"
+    # How long an Idempotency-Key is remembered (at least; expiry runs about once a minute).
+    idempotency_key_seconds: int = Field(default=24 * 3600, ge=1)

@@ -18,8 +18,8 @@ from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import Consumer, Envelope, validate_event
 from taskmesh_common.events.schemas import UserDeleted
 
-from tasks_service.adapters.repository import TaskRepository
 from tasks_service.config import Settings
+from tasks_service.service_layer.tasks import Tasks
 
 __all__ = ["USER_EVENTS_QUEUE", "build_consumer", "handlers"]
 
@@ -27,12 +27,12 @@ USER_EVENTS_QUEUE = "tasks.user-events"
 EventHandler = Callable[[Envelope], Awaitable[None]]
 
 
-def handlers(repo: TaskRepository) -> dict[str, EventHandler]:
+def handlers(tasks: Tasks) -> dict[str, EventHandler]:
     async def remove_deleted_users_tasks(envelope: Envelope) -> None:
         data = validate_event(envelope)
         assert isinstance(data, UserDeleted)
         # Idempotent by itself: a second delivery finds nothing left to remove.
-        await repo.remove_owner(data.user_id)
+        await tasks.remove_owner(data.user_id)
 
     return {"user.deleted": remove_deleted_users_tasks}
 
@@ -41,9 +41,9 @@ def build_consumer(
     broker: BrokerConnection,
     settings: Settings,
     db: AsyncDatabase[dict[str, Any]],
-    repo: TaskRepository,
+    tasks: Tasks,
 ) -> Consumer:
-    table = handlers(repo)
+    table = handlers(tasks)
 
     async def dispatch(envelope: Envelope) -> None:
         await table[envelope.type](envelope)

@@ -1,4 +1,4 @@
-"""Events the tasks service publishes and consumes, through real RabbitMQ and FerretDB."""
+"""Events the tasks service publishes and consumes, through real RabbitMQ and MongoDB."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from taskmesh_common.events import (
 )
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
-from tasks_service.adapters.repository import task_locks
 from tasks_service.api.app import create_app
 
 from .conftest import TASKS, User, make_settings
@@ -173,14 +172,12 @@ async def test_events_recorded_before_a_crash_are_published_exactly_once_on_rest
             assert len(recorded) == 10
 
             # Two replicas restart at once: leases keep them from publishing the same event.
-            # Replicas of this service: their relays write under the per-task lock.
             relays = [
                 OutboxRelay(
                     db,
                     ["tasks"],
                     EventPublisher(app.state.broker, settings.events_exchange),
                     service="tasks",
-                    locks={"tasks": task_locks(db)},
                 )
                 for _ in range(2)
             ]

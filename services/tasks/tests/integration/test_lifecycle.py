@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -229,20 +228,3 @@ async def test_a_key_whose_task_was_deleted_is_not_replayed(
     await client.delete(first.headers["Location"], headers=user.headers)
     again = await client.post(TASKS, json={"title": "a"}, headers=headers)
     assert again.status_code == 409
-
-
-async def test_a_write_lock_left_by_a_crashed_writer_is_taken_over(
-    app: Any, client: httpx.AsyncClient, make_user: Callable[..., User], create_task: CreateTask
-) -> None:
-    user = make_user()
-    task = await create_task(user)
-    locks = app.state.db["task_write_locks"]
-    crashed_at = datetime.now(UTC) - timedelta(minutes=5)
-    await locks.insert_one({"_id": task["id"], "at": crashed_at})
-
-    response = await client.patch(
-        f"{TASKS}/{task['id']}", json={"title": "after crash"}, headers=user.headers
-    )
-    assert response.status_code == 200
-    assert response.json()["version"] == 2
-    assert await locks.find_one({"_id": task["id"]}) is None

@@ -99,7 +99,7 @@ def test_event_data_follows_the_task_state_contract() -> None:
 
 def test_deleted_event_carries_the_next_version() -> None:
     task = make_task()
-    data = deleted_event_data(task, NOW)
+    data = deleted_event_data(task.id, task.owner_id, task.version, NOW)
     validate_data("task.deleted", data)
     assert data["version"] == task.version + 1
 

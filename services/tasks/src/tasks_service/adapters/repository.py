@@ -1,37 +1,29 @@
 """Tasks in MongoDB (PyMongo async), each write carrying its event in the same document write.
 
 Every insert/update puts the event in the document's ``_outbox`` array in the same
-single-document operation (FerretDB has no multi-document transactions, and a single
-document write is atomic everywhere), so a change never exists without its event. A
-delete leaves a tombstone (``_deleted: true``) holding ``task.deleted`` until the relay
-has published it. Every read of live data filters tombstones out.
+single-document operation (a single-document write is atomic on every MongoDB-compatible
+server, and none we run has multi-document transactions), so a change never exists without
+its event. A delete leaves a tombstone (``_deleted: true``) holding ``task.deleted`` until
+the relay has published it. Every read of live data filters tombstones out.
+
+Guarded writes are one conditional ``update_one`` whose filter holds the owner, the
+expected version and "not deleted": of racing writers exactly one matches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, WriteError
+from pymongo.errors import WriteError
 from taskmesh_common.batching import GroupCommit
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, outbox_entry
-from taskmesh_common.locks import DocumentLocks, LockTimeout
-from taskmesh_common.mongo import DUPLICATE_KEY, Document, Inserted, insert_each
+from taskmesh_common.mongo import Document, Inserted, insert_each
 
-from tasks_service.domain.errors import (
-    IdempotencyKeyGone,
-    IdempotencyKeyReused,
-    TaskBusy,
-    TaskNotFound,
-    VersionConflict,
-)
 from tasks_service.domain.listing import (
     NO_DUE_DATE,
     SORT_KEYS,
@@ -45,28 +37,20 @@ from tasks_service.domain.model import (
     Status,
     Task,
     deleted_event_data,
-    utcnow,
 )
 
 __all__ = [
     "COLLECTION",
-    "LOCKS_COLLECTION",
     "SOURCE",
     "TaskRepository",
+    "list_query",
+    "list_sort",
     "task_indexes",
-    "task_locks",
 ]
 
 COLLECTION = "tasks"
-LOCKS_COLLECTION = "task_write_locks"
 SOURCE = "taskmesh/tasks"
 _LIVE: Document = {DELETED_FIELD: {"$ne": True}}
-
-
-def _is_live(doc: Document) -> bool:
-    """`_LIVE`, checked on a document read by `_id`."""
-    return doc.get(DELETED_FIELD) is not True
-
 
 # Reads never need the pending events.
 _NO_OUTBOX: Document = {OUTBOX_FIELD: False}
@@ -78,18 +62,10 @@ _FIELDS = {
 }
 
 
-def task_locks(db: AsyncDatabase[Document]) -> DocumentLocks:
-    """One writer per task document: the API, the user.deleted consumer and the outbox relay
-    (``OutboxRelay(locks={COLLECTION: ...})``) all write under it, because conditional
-    updates are not atomic on FerretDB (see :mod:`taskmesh_common.locks`). With it, the
-    version check in an update's filter is exact."""
-    # Racing writers on one task queue behind the lock; under load twenty of them can take
-    # seconds, and giving up early would answer 503 where 412 (lost the race) is the truth.
-    return DocumentLocks(db[LOCKS_COLLECTION], wait_seconds=10.0)
-
-
 def task_indexes() -> list[IndexModel]:
-    """Every list filter and sort is served by an index that starts with the owner."""
+    """Every list filter and sort is served by a compound index that starts with the owner
+    and ends with the page's sort key (see `domain.listing.SORT_KEYS`), so a page reads only
+    its own entries however many tasks other users have."""
     owner = ("owner_id", ASCENDING)
     newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
     return [
@@ -100,15 +76,7 @@ def task_indexes() -> list[IndexModel]:
         IndexModel([owner, ("priority", ASCENDING), *newest], name="owner_priority"),
         IndexModel([owner, ("tags", ASCENDING), *newest], name="owner_tags"),
         IndexModel([owner, ("due_date", ASCENDING)], name="owner_due_date"),
-        # Always present (the task id when no Idempotency-Key was sent), so it is unique on
-        # MongoDB too, where a missing field would be indexed as null and collide.
-        IndexModel([("idem", ASCENDING)], name="idempotency_key", unique=True),
     ]
-
-
-def idempotency_ref(owner_id: str, key: str) -> str:
-    # Hashed: fixed size, no separator ambiguity, and the client's key is not stored as is.
-    return hashlib.sha256(f"{owner_id}\x00{key}".encode()).hexdigest()
 
 
 def _to_document(task: Task) -> Document:
@@ -162,7 +130,8 @@ def _after(order: SortOrder, values: list[Any]) -> Document:
     return {"$or": branches}
 
 
-def _list_query(flt: TaskFilter) -> Document:
+def list_query(flt: TaskFilter, order: SortOrder, after: list[Any] | None = None) -> Document:
+    """The filter of one page of `flt`, strictly after the sort key `after`."""
     query: Document = {"owner_id": flt.owner_id, **_LIVE}
     if flt.status is not None:
         query["status"] = flt.status.value
@@ -177,11 +146,18 @@ def _list_query(flt: TaskFilter) -> Document:
         due["$gt"] = flt.due_after
     if due:
         query["due_date"] = due
+    clauses = [query]
     if flt.q:
         # Literal text, never a pattern: a user's "a.*" must not match everything.
         pattern = {"$regex": re.escape(flt.q), "$options": "i"}
-        query["$or"] = [{"title": pattern}, {"description": pattern}]
-    return query
+        clauses.append({"$or": [{"title": pattern}, {"description": pattern}]})
+    if after is not None:
+        clauses.append(_after(order, after))
+    return query if len(clauses) == 1 else {"$and": clauses}
+
+
+def list_sort(order: SortOrder) -> list[tuple[str, int]]:
+    return [(_FIELDS[key], direction) for key, direction in SORT_KEYS[order]]
 
 
 class TaskRepository:
@@ -189,7 +165,7 @@ class TaskRepository:
 
     New tasks that arrive while one is being written are inserted together next
     (:class:`~taskmesh_common.batching.GroupCommit`): one ``insert_many`` for a burst of
-    creates instead of a round trip, and a turn at FerretDB's one SQLite writer, each.
+    creates instead of a round trip each.
     """
 
     def __init__(
@@ -197,10 +173,8 @@ class TaskRepository:
         collection: AsyncCollection[Document],
         *,
         on_write: Callable[..., None] | None = None,
-        locks: DocumentLocks | None = None,
     ) -> None:
         self.collection = collection
-        self.locks = locks or task_locks(collection.database)
         # Called with a task's id after a write that added an event to it (and, after an
         # insert, the new document's whole outbox): wakes the outbox relay
         # (`OutboxRelay.kick`) so the event goes out now, without reading the document.
@@ -213,117 +187,88 @@ class TaskRepository:
         """Stop the batches of inserts (their callers get an error)."""
         await self._inserts.close()
 
-    @contextlib.asynccontextmanager
-    async def _locked(self, task_id: str) -> AsyncIterator[None]:
-        try:
-            async with self.locks.holding(task_id):
-                yield
-        except LockTimeout:
-            raise TaskBusy(task_id) from None
-
-    async def add(
-        self, task: Task, *, idempotency_key: str | None = None, request_hash: str | None = None
-    ) -> tuple[Task, bool]:
-        """Insert a task with its task.created event; (task, False) replays an earlier key."""
+    async def add(self, task: Task) -> bool:
+        """Insert a task with its task.created event; False if its id exists already."""
         doc = _to_document(task)
-        doc["idem"] = (
-            task.id if idempotency_key is None else idempotency_ref(task.owner_id, idempotency_key)
-        )
-        doc["idem_hash"] = request_hash
         doc[OUTBOX_FIELD] = [_event(EventType.CREATED, task.id, task.event_data(), task.created_at)]
         inserted = await self._inserts.submit(self.collection.name, doc)
         if isinstance(inserted, WriteError):
             raise inserted
-        if not inserted:
-            if idempotency_key is None:
-                raise DuplicateKeyError(f"task {task.id} exists already", DUPLICATE_KEY)
-            return await self._replay(doc["idem"], request_hash), False
-        self._on_write(task.id, doc[OUTBOX_FIELD])
-        return task, True
+        if inserted:
+            self._on_write(task.id, doc[OUTBOX_FIELD])
+        return inserted
 
-    async def _replay(self, idem: str, request_hash: str | None) -> Task:
-        existing = await self.collection.find_one({"idem": idem})
-        if existing is None or existing.get(DELETED_FIELD):
-            raise IdempotencyKeyGone()
-        if existing.get("idem_hash") != request_hash:
-            raise IdempotencyKeyReused()
-        return _to_task(existing)
-
-    async def get(self, task_id: str, owner_id: str | None) -> Task:
+    async def get(self, task_id: str, owner_id: str | None) -> Task | None:
         """A live task; `owner_id=None` reads any owner's (admins only, decided by the caller)."""
-        # By `_id` alone, the rest checked here: FerretDB 1.24 uses an index only for a
-        # filter that is exactly `{_id: <string>}`; `{_id, owner_id}` would scan every task.
+        query: Document = {"_id": task_id, **_LIVE}
+        if owner_id is not None:
+            query["owner_id"] = owner_id
+        doc = await self.collection.find_one(query, projection=_NO_OUTBOX)
+        return None if doc is None else _to_task(doc)
+
+    async def get_any(self, task_id: str) -> tuple[Task, bool] | None:
+        """A task, live or a tombstone, and whether it is deleted."""
         doc = await self.collection.find_one({"_id": task_id}, projection=_NO_OUTBOX)
-        if doc is None or not _is_live(doc) or owner_id not in (None, doc.get("owner_id")):
-            raise TaskNotFound(task_id)
-        return _to_task(doc)
+        return None if doc is None else (_to_task(doc), doc.get(DELETED_FIELD) is True)
 
     async def list(
         self, flt: TaskFilter, order: SortOrder, limit: int, after: list[Any] | None = None
     ) -> tuple[list[Task], bool]:
         """One page in `order`, strictly after the key `after`; and whether more follow."""
-        query = _list_query(flt)
-        if after is not None:
-            query = {"$and": [query, _after(order, after)]}
-        sort = [(_FIELDS[key], direction) for key, direction in SORT_KEYS[order]]
-        cursor = self.collection.find(query, projection=_NO_OUTBOX).sort(sort).limit(limit + 1)
+        cursor = (
+            self.collection.find(list_query(flt, order, after), projection=_NO_OUTBOX)
+            .sort(list_sort(order))
+            .limit(limit + 1)
+        )
         docs = await cursor.to_list(length=limit + 1)
         return [_to_task(d) for d in docs[:limit]], len(docs) > limit
 
-    async def _write_next_version(self, task: Task, update: Document) -> None:
-        """Apply `update` to `task` only if it is still at `task.version`; one racer wins."""
-        async with self._locked(task.id):
-            # Read, check and write under the task's lock (every writer of a task holds it),
-            # each by `_id` alone: the one filter FerretDB 1.24 answers from an index.
-            stored = await self.collection.find_one(
-                {"_id": task.id}, projection={"owner_id": 1, "version": 1, DELETED_FIELD: 1}
-            )
-            if (
-                stored is None
-                or not _is_live(stored)
-                or stored.get("owner_id") != task.owner_id
-                or stored.get("version") != task.version
-            ):
-                raise VersionConflict(task.id)
-            await self.collection.update_one({"_id": task.id}, update)
-        self._on_write(task.id)
+    async def _write_version(
+        self, task_id: str, owner_id: str, version: int, update: Document
+    ) -> bool:
+        """Apply `update` only to the owner's live task at `version`; False when none is."""
+        result = await self.collection.update_one(
+            {"_id": task_id, "owner_id": owner_id, "version": version, **_LIVE}, update
+        )
+        if result.matched_count == 0:
+            return False
+        self._on_write(task_id)
+        return True
 
-    async def replace(self, before: Task, after: Task, event: EventType) -> Task:
-        """Write `after` (version + 1) only if the stored task is still `before`'s version."""
+    async def replace(self, before: Task, after: Task, event: EventType) -> bool:
+        """Write `after` (version + 1) if the stored task is still `before`'s version."""
         doc = _to_document(after)
         del doc["_id"]
         entry = _event(event, after.id, after.event_data(), after.updated_at)
-        await self._write_next_version(before, {"$set": doc, "$push": {OUTBOX_FIELD: entry}})
-        return after
+        return await self._write_version(
+            before.id,
+            before.owner_id,
+            before.version,
+            {"$set": doc, "$push": {OUTBOX_FIELD: entry}},
+        )
 
-    async def delete(self, task: Task) -> None:
-        """Tombstone `task` (if still at its version) with its task.deleted event."""
-        now = utcnow()
-        entry = _event(EventType.DELETED, task.id, deleted_event_data(task, now), now)
-        await self._write_next_version(
-            task,
+    async def delete(self, task_id: str, owner_id: str, version: int, now: datetime) -> bool:
+        """Tombstone the owner's task if still at `version`, with its task.deleted event."""
+        data = deleted_event_data(task_id, owner_id, version, now)
+        return await self._write_version(
+            task_id,
+            owner_id,
+            version,
             {
-                "$set": {DELETED_FIELD: True, "version": task.version + 1, "deleted_at": now},
-                "$push": {OUTBOX_FIELD: entry},
+                "$set": {DELETED_FIELD: True, "version": version + 1, "deleted_at": now},
+                "$push": {OUTBOX_FIELD: _event(EventType.DELETED, task_id, data, now)},
             },
         )
 
-    async def remove_owner(self, owner_id: str) -> int:
+    async def remove_owner(self, owner_id: str, now: datetime) -> None:
         """Remove every task of a deleted user, keeping events already recorded.
 
-        Tasks still holding unpublished events become tombstones that the relay removes once
-        it has published them; the others are deleted now. One task at a time, under its
-        write lock, like every other write (see `task_locks`). Idempotent.
+        Every live task becomes a tombstone; those with nothing left to publish are deleted
+        now, and the relay removes the others once their pending events are out. Idempotent.
         """
-        live: Document = {"owner_id": owner_id, **_LIVE}
-        ids = [doc["_id"] async for doc in self.collection.find(live, projection={"_id": 1})]
-        for task_id in ids:
-            async with self._locked(task_id):
-                await self.collection.update_one(
-                    {"_id": task_id, **live},
-                    {"$set": {DELETED_FIELD: True, "deleted_at": utcnow()}},
-                )
-                await self.collection.delete_one(
-                    {"_id": task_id, DELETED_FIELD: True, f"{OUTBOX_FIELD}.0": {"$exists": False}}
-                )
-        return len(ids)
+        await self.collection.update_many(
+            {"owner_id": owner_id, **_LIVE}, {"$set": {DELETED_FIELD: True, "deleted_at": now}}
+        )
+        await self.collection.delete_many(
+            {"owner_id": owner_id, DELETED_FIELD: True, f"{OUTBOX_FIELD}.0": {"$exists": False}}
+        )

@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from taskmesh_common.amqp import BrokerConnection
@@ -18,16 +19,13 @@ from taskmesh_common.mongo import (
 )
 from taskmesh_common.security import TokenVerifier
 
-from tasks_service.adapters.repository import (
-    COLLECTION,
-    TaskRepository,
-    task_indexes,
-    task_locks,
-)
+from tasks_service.adapters.idempotency import KEYS_COLLECTION, IdempotencyKeys, key_indexes
+from tasks_service.adapters.repository import COLLECTION, TaskRepository, task_indexes
 from tasks_service.api.errors import install_task_errors
 from tasks_service.api.routes import router
 from tasks_service.config import Settings
 from tasks_service.consumers import build_consumer
+from tasks_service.service_layer.tasks import Tasks
 
 __all__ = ["create_app"]
 
@@ -53,7 +51,6 @@ def create_app(
             settings.mongo_url,
             timeout_seconds=settings.mongo_timeout_seconds,
             max_pool_size=settings.mongo_max_pool_size,
-            max_writes=settings.mongo_max_writes,
         )
         db = mongo[settings.mongo_db]
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
@@ -61,27 +58,31 @@ def create_app(
         token_verifier = verifier or TokenVerifier.from_settings(settings)
         indexes_ready = asyncio.Event()
         index_task = asyncio.create_task(
-            ensure_indexes_forever(db, {COLLECTION: task_indexes()}, indexes_ready)
+            ensure_indexes_forever(
+                db, {COLLECTION: task_indexes(), KEYS_COLLECTION: key_indexes()}, indexes_ready
+            )
         )
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
         app.state.verifier = token_verifier
         app.state.indexes_ready = indexes_ready
         publisher = EventPublisher(broker, settings.events_exchange)
-        locks = task_locks(db)
-        # The relay writes task documents too: under the same per-task lock.
         relay = OutboxRelay(
             db,
             [COLLECTION],
             publisher,
             service=settings.service_name,
-            locks={COLLECTION: locks},
         )
         repository = TaskRepository(
-            db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION), locks=locks
+            db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION)
         )
-        consumer = build_consumer(broker, settings, db, repository)
+        tasks = Tasks(
+            repository,
+            IdempotencyKeys(db[KEYS_COLLECTION]),
+            key_lifetime=timedelta(seconds=settings.idempotency_key_seconds),
+        )
+        consumer = build_consumer(broker, settings, db, tasks)
         app.state.publisher, app.state.relay, app.state.consumer = publisher, relay, consumer
-        app.state.repository = repository
+        app.state.repository, app.state.tasks = repository, tasks
         if run_relay:
             relay.start()
         # Bounded: with the broker away the service still starts; the consumer keeps trying.

@@ -1,4 +1,4 @@
-"""Typed dependencies: the repository, the task a caller may see or change, and ETags."""
+"""Typed dependencies: the use cases, a task id from the path, and ETags."""
 
 from __future__ import annotations
 
@@ -6,34 +6,23 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from taskmesh_common.security import CurrentPrincipal
 
-from tasks_service.adapters.repository import TaskRepository
 from tasks_service.domain.errors import TaskNotFound
-from tasks_service.domain.model import Task
+from tasks_service.service_layer.tasks import Tasks
 
-__all__ = [
-    "IfMatch",
-    "OwnedTask",
-    "ReadableTask",
-    "Repository",
-    "etag",
-    "etag_versions",
-    "owned_task",
-    "readable_task",
-]
+__all__ = ["IfMatch", "TaskId", "TaskService", "etag", "etag_versions"]
 
 
-async def get_repository(request: Request) -> TaskRepository:
+async def get_tasks(request: Request) -> Tasks:
     # `async def` like every dependency: FastAPI runs a plain `def` one in a worker thread.
-    repository: TaskRepository = request.app.state.repository
-    return repository
+    tasks: Tasks = request.app.state.tasks
+    return tasks
 
 
-Repository = Annotated[TaskRepository, Depends(get_repository)]
+TaskService = Annotated[Tasks, Depends(get_tasks)]
 
 
-def _task_id(raw: str) -> str:
+async def task_id(raw: Annotated[str, Path(alias="task_id", max_length=64)]) -> str:
     # Ids are uuid4 strings; anything else cannot name a task, so it is simply not found.
     try:
         return str(uuid.UUID(raw))
@@ -41,21 +30,7 @@ def _task_id(raw: str) -> str:
         raise TaskNotFound(raw[:64]) from None
 
 
-TaskIdPath = Annotated[str, Path(alias="task_id", max_length=64)]
-
-
-async def owned_task(task_id: TaskIdPath, principal: CurrentPrincipal, repo: Repository) -> Task:
-    """The caller's own live task; someone else's is a 404, exactly like a missing one."""
-    return await repo.get(_task_id(task_id), principal.user_id)
-
-
-async def readable_task(task_id: TaskIdPath, principal: CurrentPrincipal, repo: Repository) -> Task:
-    """Like `owned_task`, but admins may read any user's task."""
-    return await repo.get(_task_id(task_id), None if principal.is_admin else principal.user_id)
-
-
-OwnedTask = Annotated[Task, Depends(owned_task)]
-ReadableTask = Annotated[Task, Depends(readable_task)]
+TaskId = Annotated[str, Depends(task_id)]
 
 
 def etag(version: int) -> str:

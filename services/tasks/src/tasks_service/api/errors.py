@@ -13,7 +13,6 @@ from tasks_service.domain.errors import (
     IdempotencyKeyGone,
     IdempotencyKeyReused,
     InvalidCursor,
-    TaskBusy,
     TaskNotFound,
     VersionConflict,
 )
@@ -46,8 +45,3 @@ def install_task_errors(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(ConnectionFailure, on_mongo_unavailable)
-
-    async def on_task_busy(_request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(503, str(exc), slug="task-busy", headers={"Retry-After": "1"})
-
-    app.add_exception_handler(TaskBusy, on_task_busy)

@@ -1,26 +1,16 @@
-"""The tasks API: parse, call the repository or a use case, return a schema."""
+"""The tasks API: parse the request, call a use case, shape the response."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
-from taskmesh_common.errors import Forbidden
 from taskmesh_common.security import CurrentPrincipal
 
-from tasks_service import service
-from tasks_service.api.dependencies import (
-    IfMatch,
-    OwnedTask,
-    ReadableTask,
-    Repository,
-    etag,
-    etag_versions,
-)
+from tasks_service.api.dependencies import IfMatch, TaskId, TaskService, etag, etag_versions
 from tasks_service.api.schemas import ListParams, TaskCreate, TaskOut, TaskPage, TaskPatch
-from tasks_service.domain.listing import TaskFilter, decode_cursor, encode_cursor, sort_values
-from tasks_service.domain.model import new_task
+from tasks_service.domain.listing import TaskFilter
+from tasks_service.service_layer.tasks import Draft
 
 __all__ = ["PREFIX", "router"]
 
@@ -48,23 +38,18 @@ def _with_etag(response: Response, task: TaskOut) -> TaskOut:
 async def create_task(
     payload: TaskCreate,
     principal: CurrentPrincipal,
-    repo: Repository,
+    tasks: TaskService,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskOut:
-    task = new_task(
-        owner_id=principal.user_id,
+    draft = Draft(
         title=payload.title,
         description=payload.description,
         priority=payload.priority,
         due_date=payload.due_date,
-        tags=payload.tags,
+        tags=tuple(payload.tags),
     )
-    # A retry must carry the same request; the hash tells a retry from a reused key.
-    request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
-    saved, created = await repo.add(
-        task, idempotency_key=idempotency_key, request_hash=request_hash
-    )
+    saved, created = await tasks.create(principal.user_id, draft, idempotency_key)
     response.headers["Location"] = f"{PREFIX}/{saved.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -73,15 +58,10 @@ async def create_task(
 
 @router.get("")
 async def list_tasks(
-    params: Annotated[ListParams, Query()], principal: CurrentPrincipal, repo: Repository
+    params: Annotated[ListParams, Query()], principal: CurrentPrincipal, tasks: TaskService
 ) -> TaskPage:
-    owner_id = principal.user_id
-    if params.owner_id is not None and params.owner_id != principal.user_id:
-        if not principal.is_admin:
-            raise Forbidden("Only admins may list another user's tasks")
-        owner_id = params.owner_id
     flt = TaskFilter(
-        owner_id=owner_id,
+        owner_id=params.owner_id or principal.user_id,
         status=params.status,
         priority=params.priority,
         tag=params.tag,
@@ -89,20 +69,28 @@ async def list_tasks(
         due_before=params.due_before,
         due_after=params.due_after,
     )
-    after = None if params.cursor is None else decode_cursor(params.cursor, params.sort)
-    tasks, more = await repo.list(flt, params.sort, params.limit, after)
-    next_cursor = (
-        encode_cursor(params.sort, sort_values(tasks[-1], params.sort)) if more and tasks else None
+    page = await tasks.list(
+        flt,
+        params.sort,
+        params.limit,
+        params.cursor,
+        principal.user_id,
+        is_admin=principal.is_admin,
     )
-    return TaskPage(items=[TaskOut.from_task(t) for t in tasks], next_cursor=next_cursor)
+    return TaskPage(items=[TaskOut.from_task(t) for t in page.tasks], next_cursor=page.next_cursor)
 
 
 @router.get(
     "/{task_id}", response_model=TaskOut, responses={304: {"description": "If-None-Match matched"}}
 )
 async def get_task(
-    task: ReadableTask, response: Response, if_none_match: IfNoneMatch = None
+    task_id: TaskId,
+    principal: CurrentPrincipal,
+    tasks: TaskService,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
 ) -> TaskOut | Response:
+    task = await tasks.get(task_id, principal.user_id, is_admin=principal.is_admin)
     if if_none_match is not None:
         versions = etag_versions(if_none_match)
         if versions is None or task.version in versions:
@@ -112,9 +100,14 @@ async def get_task(
 
 @router.patch("/{task_id}", responses={412: {"description": "If-Match names a stale version"}})
 async def update_task(
-    payload: TaskPatch, task: OwnedTask, expected: IfMatch, repo: Repository, response: Response
+    task_id: TaskId,
+    payload: TaskPatch,
+    principal: CurrentPrincipal,
+    expected: IfMatch,
+    tasks: TaskService,
+    response: Response,
 ) -> TaskOut:
-    updated = await service.update_task(repo, task, payload.changes(), expected)
+    updated = await tasks.update(task_id, principal.user_id, payload.changes(), expected)
     return _with_etag(response, TaskOut.from_task(updated))
 
 
@@ -123,6 +116,8 @@ async def update_task(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={412: {"description": "If-Match names a stale version"}},
 )
-async def delete_task(task: OwnedTask, expected: IfMatch, repo: Repository) -> Response:
-    await service.delete_task(repo, task, expected)
+async def delete_task(
+    task_id: TaskId, principal: CurrentPrincipal, expected: IfMatch, tasks: TaskService
+) -> Response:
+    await tasks.delete(task_id, principal.user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

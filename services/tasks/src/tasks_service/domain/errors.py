@@ -14,7 +14,6 @@ __all__ = [
     "IdempotencyKeyGone",
     "IdempotencyKeyReused",
     "InvalidCursor",
-    "TaskBusy",
     "TaskError",
     "TaskNotFound",
     "VersionConflict",
@@ -39,12 +38,6 @@ class VersionConflict(TaskError):
         )
         self.task_id = task_id
         self.current_version = current_version
-
-
-class TaskBusy(TaskError):
-    def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task {task_id} is being changed by another request; retry shortly")
-        self.task_id = task_id
 
 
 class InvalidCursor(TaskError):

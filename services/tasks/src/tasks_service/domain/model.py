@@ -203,11 +203,14 @@ def apply_changes(
     return after, event
 
 
-def deleted_event_data(task: Task, deleted_at: datetime) -> dict[str, Any]:
-    """The `data` of task.deleted; `version` is the tombstone's (last version + 1)."""
+def deleted_event_data(
+    task_id: str, owner_id: str, version: int, deleted_at: datetime
+) -> dict[str, Any]:
+    """The `data` of task.deleted for a task deleted at `version`; the event carries the
+    tombstone's version (`version + 1`)."""
     return {
-        "task_id": task.id,
-        "owner_id": task.owner_id,
-        "version": task.version + 1,
+        "task_id": task_id,
+        "owner_id": owner_id,
+        "version": version + 1,
         "deleted_at": _iso(to_millis(deleted_at)),
     }

@@ -1,0 +1,1 @@
+"""Use cases of the tasks service: what a request means, free of HTTP and of MongoDB."""
