@@ -4,18 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+from taskmesh_common.mongo import Document, ensure_indexes_forever
 from taskmesh_common.security import TokenVerifier
 
-from auth_service.adapters.refresh_tokens import RefreshTokenRepository
-from auth_service.adapters.signing_keys import KeyStore
+from auth_service.adapters.refresh_tokens import (
+    REFRESH_TOKEN_INDEXES,
+    RETIRED_REFRESH_TOKEN_INDEXES,
+)
+from auth_service.adapters.signing_keys import SIGNING_KEY_INDEXES, KeyStore
+from auth_service.adapters.users import USER_INDEXES
 from auth_service.config import Settings
 from auth_service.service_layer.accounts import Accounts
 from auth_service.service_layer.clock import utcnow
 
-__all__ = ["build_verifier", "clean_up", "run_cleanup_forever", "start_up_forever"]
+__all__ = [
+    "INDEXES",
+    "RETIRED_INDEXES",
+    "build_verifier",
+    "drop_indexes",
+    "prepare_indexes_forever",
+    "start_up_forever",
+]
 
 logger = logging.getLogger("auth.bootstrap")
+INDEX_NOT_FOUND = 27
+
+INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    "users": USER_INDEXES,
+    "refresh_tokens": REFRESH_TOKEN_INDEXES,
+    "signing_keys": SIGNING_KEY_INDEXES,
+}
+# Indexes that conflict with the ones above where a database still has them.
+RETIRED_INDEXES: Mapping[str, Sequence[str]] = {"refresh_tokens": RETIRED_REFRESH_TOKEN_INDEXES}
 
 
 def build_verifier(settings: Settings, keys: KeyStore) -> TokenVerifier:
@@ -60,26 +85,29 @@ async def start_up_forever(
             return
 
 
-async def run_cleanup_forever(
-    settings: Settings, keys: KeyStore, refresh_tokens: RefreshTokenRepository
-) -> None:
-    """Delete expired refresh tokens and retired keys (no TTL indexes on FerretDB).
-
-    Every replica runs it; the deletes are idempotent, so replicas need no coordination.
-    """
+async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Event) -> None:
+    """Drop the retired indexes, then create the current ones and set `ready`; both retry
+    while MongoDB is away, so a replica starts (503 on /readyz) and catches up."""
+    delay = 0.2
     while True:
-        await asyncio.sleep(settings.cleanup_interval_seconds)
         try:
-            await clean_up(keys, refresh_tokens)
+            await drop_indexes(db, RETIRED_INDEXES)
         except Exception as exc:
-            logger.warning("cleanup failed", extra={"error": str(exc)})
+            logger.warning("dropping retired indexes failed, retrying", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        else:
+            break
+    await ensure_indexes_forever(db, INDEXES, ready)
 
 
-async def clean_up(keys: KeyStore, refresh_tokens: RefreshTokenRepository) -> tuple[int, int]:
-    """One cleanup pass: (expired refresh tokens, retired signing keys) deleted."""
-    now = utcnow()
-    tokens = await refresh_tokens.delete_expired(now)
-    retired = await keys.delete_retired(now)
-    if tokens or retired:
-        logger.info("cleanup", extra={"refresh_tokens": tokens, "signing_keys": retired})
-    return tokens, retired
+async def drop_indexes(db: AsyncDatabase[Document], names: Mapping[str, Sequence[str]]) -> None:
+    """Drop these indexes where they exist; idempotent, and safe for replicas racing."""
+    for collection, wanted in names.items():
+        existing = {index["name"] async for index in await db[collection].list_indexes()}
+        for name in set(wanted) & existing:
+            try:
+                await db[collection].drop_index(name)
+            except OperationFailure as exc:
+                if exc.code != INDEX_NOT_FOUND:  # another replica dropped it first
+                    raise

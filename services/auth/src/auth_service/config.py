@@ -37,6 +37,4 @@ class Settings(ServiceSettings):
 
     # How long a replica keeps signing with the key it loaded before looking for a newer one.
     signing_key_reload_seconds: float = Field(default=30.0, gt=0)
-    # Removal of expired refresh tokens and retired keys (FerretDB has no TTL indexes).
-    cleanup_interval_seconds: float = Field(default=300.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

@@ -1,20 +1,16 @@
-"""The outbox: user events reach the exchange; expired refresh tokens are cleaned up."""
+"""The outbox: user events reach the exchange; a deleted user's tombstone goes once published."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
-from auth_service.bootstrap import clean_up
 from auth_service.config import Settings
-from auth_service.domain.model import hash_refresh_token
-from auth_service.service_layer.clock import utcnow
 from fastapi import FastAPI
 from taskmesh_common.testing.servers import BackingServers
 
@@ -103,28 +99,3 @@ async def test_admin_changes_publish_role_changed_and_disabled(
     assert by_type["user.role_changed"]["role"] == "admin"
     assert by_type["user.role_changed"]["previous_role"] == "user"
     assert by_type["user.disabled"]["disabled"] is True
-
-
-async def test_cleanup_removes_expired_refresh_tokens_only(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
-    user = await register(client)
-    live = await login(client, user["email"])
-    collection = app.state.db["refresh_tokens"]
-    expired_hash = "expired-" + user["id"]
-    await collection.insert_one(
-        {
-            "_id": expired_hash,
-            "parent": f"root:{expired_hash}",
-            "family_id": expired_hash,
-            "user_id": user["id"],
-            "created_at": utcnow() - timedelta(days=8),
-            "expires_at": utcnow() - timedelta(days=1),
-            "spent_at": None,
-            "revoked": False,
-        }
-    )
-    tokens_deleted, _keys = await clean_up(app.state.keys, app.state.sessions.refresh_tokens)
-    assert tokens_deleted >= 1
-    assert await collection.count_documents({"_id": expired_hash}) == 0
-    assert await collection.count_documents({"_id": hash_refresh_token(live["refresh_token"])}) == 1

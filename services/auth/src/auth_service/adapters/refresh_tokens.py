@@ -1,10 +1,10 @@
 """Refresh tokens in MongoDB: only their SHA-256, grouped in families for reuse detection.
 
-Spending a token is atomic through a unique index, not a conditional update: each token
-document names its `parent` (the token it replaced, or `root:<family>` after a login), and
-`parent` is unique, so of two concurrent uses of one token only one successor can be
-inserted. (FerretDB 1.24 evaluates find_one_and_update's filter and its write separately:
-two concurrent calls can both match; a unique index is enforced by the storage itself.)
+A token is spent by one `find_one_and_update` whose filter holds every condition (unspent,
+not revoked, unexpired), so of concurrent uses of one token exactly one matches. Expired
+tokens are deleted by a TTL index on `expires_at`; until the TTL monitor gets to them the
+filter still refuses them. Spent tokens stay until they expire: they are what reuse
+detection recognises.
 """
 
 from __future__ import annotations
@@ -13,20 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 from taskmesh_common.mongo import Document
 
-__all__ = ["REFRESH_TOKEN_INDEXES", "RefreshTokenRecord", "RefreshTokenRepository"]
+__all__ = [
+    "REFRESH_TOKEN_INDEXES",
+    "RETIRED_REFRESH_TOKEN_INDEXES",
+    "RefreshTokenRecord",
+    "RefreshTokenRepository",
+]
 
 REFRESH_TOKEN_INDEXES = [
-    IndexModel([("parent", ASCENDING)], unique=True, name="parent_unique"),
     IndexModel([("family_id", ASCENDING)], name="family"),
     IndexModel([("user_id", ASCENDING)], name="user"),
-    # No TTL index on FerretDB: the cleanup task deletes by this field.
-    IndexModel([("expires_at", ASCENDING)], name="expiry"),
+    IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=0),
 ]
+# Dropped where present: `parent_unique` would refuse every token after the first (they have
+# no `parent`), and `expiry` holds the key pattern the TTL index `expires` needs.
+RETIRED_REFRESH_TOKEN_INDEXES = ["parent_unique", "expiry"]
 
 
 @dataclass(frozen=True)
@@ -58,26 +63,6 @@ class RefreshTokenRepository:
         self,
         token_hash: str,
         *,
-        parent: str | None,
-        family_id: str,
-        user_id: str,
-        now: datetime,
-        expires_at: datetime,
-    ) -> bool:
-        """Store a token; False when `parent` already has a successor (it was spent)."""
-        try:
-            await self._insert(token_hash, parent, family_id, user_id, now, expires_at)
-        except DuplicateKeyError:
-            return False
-        if parent is not None:
-            # For reading only; the unique `parent` above is what made the spend atomic.
-            await self.collection.update_one({"_id": parent}, {"$set": {"spent_at": now}})
-        return True
-
-    async def _insert(
-        self,
-        token_hash: str,
-        parent: str | None,
         family_id: str,
         user_id: str,
         now: datetime,
@@ -86,7 +71,6 @@ class RefreshTokenRepository:
         await self.collection.insert_one(
             {
                 "_id": token_hash,
-                "parent": parent or f"root:{family_id}",
                 "family_id": family_id,
                 "user_id": user_id,
                 "created_at": now,
@@ -96,6 +80,16 @@ class RefreshTokenRepository:
             }
         )
 
+    async def spend(self, token_hash: str, now: datetime) -> RefreshTokenRecord | None:
+        """Mark a usable token spent and return it; None when it is unknown, expired, spent
+        or revoked (`get` tells which)."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": token_hash, "spent_at": None, "revoked": False, "expires_at": {"$gt": now}},
+            {"$set": {"spent_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _record(doc) if doc else None
+
     async def get(self, token_hash: str) -> RefreshTokenRecord | None:
         doc = await self.collection.find_one({"_id": token_hash})
         return _record(doc) if doc else None
@@ -104,12 +98,11 @@ class RefreshTokenRepository:
         return await self.collection.count_documents({"_id": token_hash, "revoked": True}) > 0
 
     async def revoke_family(self, family_id: str) -> None:
-        await self.collection.update_many({"family_id": family_id}, {"$set": {"revoked": True}})
+        await self.collection.update_many(
+            {"family_id": family_id, "revoked": False}, {"$set": {"revoked": True}}
+        )
 
     async def revoke_user(self, user_id: str) -> None:
-        await self.collection.update_many({"user_id": user_id}, {"$set": {"revoked": True}})
-
-    async def delete_expired(self, now: datetime) -> int:
-        # Spent tokens stay until they expire: they are what reuse detection recognises.
-        result = await self.collection.delete_many({"expires_at": {"$lte": now}})
-        return result.deleted_count
+        await self.collection.update_many(
+            {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
+        )

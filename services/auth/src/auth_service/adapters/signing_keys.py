@@ -5,7 +5,9 @@ start or rotate at the same moment end with exactly one newest key: the others' 
 collide and they adopt the winner), the private key as PEM, the public JWK, and
 `retire_after` once a newer key took over. The newest generation signs; every key not yet
 retired is published in the JWKS, so tokens signed before a rotation stay verifiable
-until they expire.
+until they expire. A TTL index on `retire_after` deletes retired keys (a key without one,
+`None`, never expires); the JWKS query checks `retire_after` itself, so a retired key
+leaves the JWKS on time whenever the TTL monitor runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
-from pymongo import DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.mongo import Document
@@ -32,7 +34,10 @@ __all__ = ["SIGNING_KEY_INDEXES", "KeyStore", "SigningKey"]
 
 ALGORITHM = "EdDSA"
 _JWKS_CACHE = 5.0
-SIGNING_KEY_INDEXES = [IndexModel([("generation", DESCENDING)], unique=True, name="generation")]
+SIGNING_KEY_INDEXES = [
+    IndexModel([("generation", DESCENDING)], unique=True, name="generation"),
+    IndexModel([("retire_after", ASCENDING)], name="retired", expireAfterSeconds=0),
+]
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,3 @@ class KeyStore:
         if document["keys"]:  # never keep "no keys yet" from before the first key existed
             self._jwks = (time.monotonic(), document)
         return document
-
-    async def delete_retired(self, now: datetime) -> int:
-        result = await self.collection.delete_many({"retire_after": {"$lte": now}})
-        return result.deleted_count

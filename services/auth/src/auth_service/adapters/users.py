@@ -1,16 +1,13 @@
 """Users in MongoDB, each document carrying its own outbox of pending events.
 
-Every write to an existing user document holds that user's lock (`user_write_locks`), and
-so does the outbox relay's pull of published entries (`OutboxRelay(locks={"users": ...})`):
-on FerretDB an update is a read-then-replace, so unlocked a role change, disable, delete or
-re-hash and the relay's pull could each put back the state the other replaced (see
-`taskmesh_common.locks`). A registration is an insert and needs none.
+Every write is one atomic operation: a registration an insert (the unique email index makes a
+duplicate a 409), every change of an existing user one conditional update whose filter holds
+what the change depends on, with its events pushed onto `_outbox` in the same write.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,10 +15,8 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD
-from taskmesh_common.locks import DocumentLocks, LockTimeout
 from taskmesh_common.mongo import Document
 
 from auth_service.domain.errors import EmailTaken
@@ -29,14 +24,11 @@ from auth_service.domain.model import User
 
 __all__ = [
     "USER_INDEXES",
-    "USER_LOCKS_COLLECTION",
     "UserRepository",
     "decode_cursor",
+    "email_filter",
     "encode_cursor",
-    "user_locks",
 ]
-
-USER_LOCKS_COLLECTION = "user_write_locks"
 
 USER_INDEXES = [
     # Emails are stored normalised, so this one index makes "any letter case" a duplicate.
@@ -46,8 +38,9 @@ USER_INDEXES = [
 LIVE: Document = {DELETED_FIELD: {"$ne": True}}
 
 
-def user_locks(db: AsyncDatabase[Document]) -> DocumentLocks:
-    return DocumentLocks(db[USER_LOCKS_COLLECTION])
+def email_filter(email: str) -> Document:
+    """A live user by normalised email: an equality on `email_unique`."""
+    return {"email": email, **LIVE}
 
 
 def _user(doc: Mapping[str, Any]) -> User:
@@ -80,11 +73,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class UserRepository:
-    def __init__(
-        self, collection: AsyncCollection[Document], locks: DocumentLocks | None = None
-    ) -> None:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
-        self.locks = locks or user_locks(collection.database)
 
     async def add(self, user: User, events: list[Document]) -> None:
         doc: Document = {
@@ -104,24 +94,19 @@ class UserRepository:
             raise EmailTaken() from None
 
     async def by_email(self, email: str) -> User | None:
-        doc = await self.collection.find_one({"email": email, **LIVE})
+        doc = await self.collection.find_one(email_filter(email))
         return _user(doc) if doc else None
 
     async def by_id(self, user_id: str) -> User | None:
-        # By `_id` alone, the tombstone checked here: FerretDB 1.24 uses an index only for a
-        # filter that is exactly `{_id: <string>}`; `{_id, _deleted}` would scan every user.
-        doc = await self.collection.find_one({"_id": user_id})
-        return _user(doc) if doc and doc.get(DELETED_FIELD) is not True else None
+        doc = await self.collection.find_one({"_id": user_id, **LIVE})
+        return _user(doc) if doc else None
 
     async def set_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> None:
-        # Conditional on the old hash: a password change racing with a re-hash wins. A user
-        # busy for the whole wait is re-hashed at a later login instead of failing this one.
-        with contextlib.suppress(LockTimeout):
-            async with self.locks.holding(user_id):
-                await self.collection.update_one(
-                    {"_id": user_id, "password_hash": old_hash, **LIVE},
-                    {"$set": {"password_hash": new_hash}},
-                )
+        # Conditional on the old hash: a password change racing with a re-hash wins.
+        await self.collection.update_one(
+            {"_id": user_id, "password_hash": old_hash, **LIVE},
+            {"$set": {"password_hash": new_hash}},
+        )
 
     async def page(self, limit: int, after: tuple[datetime, str] | None) -> list[User]:
         query: Document = dict(LIVE)
@@ -137,16 +122,19 @@ class UserRepository:
     async def change(
         self, current: User, changes: Document, events: list[Document], now: datetime
     ) -> User | None:
-        """Apply changes only if the user is still as read (None otherwise: re-read and retry)."""
-        async with self.locks.holding(current.id):
-            doc = await self.collection.find_one_and_update(
-                {"_id": current.id, "role": current.role, "disabled": current.disabled, **LIVE},
-                {
-                    "$set": {**changes, "updated_at": now},
-                    "$push": {OUTBOX_FIELD: {"$each": events}},
-                },
-                return_document=ReturnDocument.AFTER,
-            )
+        """Apply changes only if the user is still as read (None otherwise: re-read and retry).
+
+        The events were computed from `current` (`previous_role`), so the filter compares
+        what they depend on: a concurrent change makes this one miss instead of lying.
+        """
+        doc = await self.collection.find_one_and_update(
+            {"_id": current.id, "role": current.role, "disabled": current.disabled, **LIVE},
+            {
+                "$set": {**changes, "updated_at": now},
+                "$push": {OUTBOX_FIELD: {"$each": events}},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
         return _user(doc) if doc else None
 
     async def tombstone(self, user_id: str, event: Document, now: datetime) -> bool:
@@ -155,18 +143,17 @@ class UserRepository:
         Personal data goes at once. The email is moved aside to a per-user placeholder
         (unique, so the unique index holds), which frees the address for a new account.
         """
-        async with self.locks.holding(user_id):
-            result = await self.collection.update_one(
-                {"_id": user_id, **LIVE},
-                {
-                    "$set": {
-                        DELETED_FIELD: True,
-                        "deleted_at": now,
-                        "email": f"deleted:{user_id}",
-                        "disabled": True,
-                    },
-                    "$unset": {"password_hash": "", "display_name": ""},
-                    "$push": {OUTBOX_FIELD: event},
+        result = await self.collection.update_one(
+            {"_id": user_id, **LIVE},
+            {
+                "$set": {
+                    DELETED_FIELD: True,
+                    "deleted_at": now,
+                    "email": f"deleted:{user_id}",
+                    "disabled": True,
                 },
-            )
+                "$unset": {"password_hash": "", "display_name": ""},
+                "$push": {OUTBOX_FIELD: event},
+            },
+        )
         return result.modified_count == 1

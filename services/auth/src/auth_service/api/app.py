@@ -12,16 +12,16 @@ from fastapi import FastAPI
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.app import create_service_app
 from taskmesh_common.events import EventPublisher, OutboxRelay
-from taskmesh_common.mongo import create_mongo_client, ensure_indexes_forever, mongo_ping
+from taskmesh_common.mongo import create_mongo_client, mongo_ping
 from taskmesh_common.redis import create_redis
 
 from auth_service.adapters.login_limiter import LoginLimiter
-from auth_service.adapters.refresh_tokens import REFRESH_TOKEN_INDEXES, RefreshTokenRepository
-from auth_service.adapters.signing_keys import SIGNING_KEY_INDEXES, KeyStore
-from auth_service.adapters.users import USER_INDEXES, UserRepository, user_locks
+from auth_service.adapters.refresh_tokens import RefreshTokenRepository
+from auth_service.adapters.signing_keys import KeyStore
+from auth_service.adapters.users import UserRepository
 from auth_service.api import admin, routes
 from auth_service.api.errors import install_auth_errors
-from auth_service.bootstrap import build_verifier, run_cleanup_forever, start_up_forever
+from auth_service.bootstrap import build_verifier, prepare_indexes_forever, start_up_forever
 from auth_service.config import Settings
 from auth_service.domain.passwords import Passwords
 from auth_service.service_layer.accounts import Accounts
@@ -30,12 +30,6 @@ from auth_service.service_layer.hashing import Hashing
 from auth_service.service_layer.sessions import Sessions
 
 __all__ = ["create_app"]
-
-INDEXES = {
-    "users": USER_INDEXES,
-    "refresh_tokens": REFRESH_TOKEN_INDEXES,
-    "signing_keys": SIGNING_KEY_INDEXES,
-}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,13 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.mongo_url,
             timeout_seconds=settings.mongo_timeout_seconds,
             max_pool_size=settings.mongo_max_pool_size,
-            max_writes=settings.mongo_max_writes,
         )
         db = mongo[settings.mongo_db]
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
         broker.start()
         indexes_ready = asyncio.Event()
-        index_task = asyncio.create_task(ensure_indexes_forever(db, INDEXES, indexes_ready))
+        index_task = asyncio.create_task(prepare_indexes_forever(db, indexes_ready))
         redis = create_redis(settings.redis_url)
 
         access_ttl = settings.access_token_ttl_seconds
@@ -64,8 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             indexes_ready=indexes_ready,
             ready_timeout=settings.mongo_timeout_seconds,
         )
-        locks = user_locks(db)
-        users = UserRepository(db["users"], locks)
+        users = UserRepository(db["users"])
         refresh_tokens = RefreshTokenRepository(db["refresh_tokens"])
         hashing = Hashing(
             Passwords(
@@ -76,14 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.argon2_concurrency,
         )
         publisher = EventPublisher(broker, settings.events_exchange)
-        # The relay's pulls of published entries take the same per-user lock as every write.
         relay = OutboxRelay(
             db,
             ["users"],
             publisher,
             service="auth",
             poll_interval=settings.outbox_poll_seconds,
-            locks={"users": locks},
         )
         accounts = Accounts(
             users=users,
@@ -122,7 +112,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [
             index_task,
             asyncio.create_task(start_up_forever(settings, indexes_ready, keys, accounts)),
-            asyncio.create_task(run_cleanup_forever(settings, keys, refresh_tokens)),
         ]
         try:
             yield

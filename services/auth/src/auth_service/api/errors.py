@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from taskmesh_common.errors import problem_response, register_problem
-from taskmesh_common.locks import LockTimeout
 
 from auth_service.domain import errors
 
@@ -71,15 +70,4 @@ def install_auth_errors(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(PyMongoError, unavailable)
-
-    # Another write to the same user held its lock for the whole wait: seconds, not a bug.
-    async def user_busy(_request: Request, _exc: Exception) -> JSONResponse:
-        return problem_response(
-            503,
-            "The user is being changed by another request; retry shortly",
-            slug="user-busy",
-            headers={"Retry-After": "1"},
-        )
-
-    app.add_exception_handler(LockTimeout, user_busy)
     app.add_exception_handler(RedisError, unavailable)

@@ -43,10 +43,6 @@ REUSE_DETECTED = Counter(
 _SLOWDOWN_AFTER = 3
 
 
-class _AlreadySpent(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class TokenPair:
     access_token: str
@@ -78,24 +74,20 @@ class Sessions:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
-    async def _issue(self, user: User, family_id: str, parent: str | None = None) -> TokenPair:
-        """A new pair; with `parent`, only if that refresh token was not spent already."""
+    async def _issue(self, user: User, family_id: str) -> TokenPair:
         now = utcnow()
         key = await self.keys.current(now)
         claims = access_token_claims(
             user, issuer=self.issuer, audience=self.audience, now=now, ttl=self.access_ttl
         )
         refresh_token = new_refresh_token()
-        stored = await self.refresh_tokens.add(
+        await self.refresh_tokens.add(
             hash_refresh_token(refresh_token),
-            parent=parent,
             family_id=family_id,
             user_id=user.id,
             now=now,
             expires_at=now + self.refresh_ttl,
         )
-        if not stored:
-            raise _AlreadySpent()
         return TokenPair(key.sign(claims), refresh_token, int(self.access_ttl.total_seconds()))
 
     async def login(self, email: str, password: str, client: str) -> TokenPair:
@@ -121,29 +113,27 @@ class Sessions:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         token_hash = hash_refresh_token(refresh_token)
-        now = utcnow()
-        record = await self.refresh_tokens.get(token_hash)
-        if record is None or record.expires_at <= now:
-            raise RefreshTokenRejected()
-        if record.spent:
-            await self._reused(record.family_id)
-        if record.revoked:
-            raise RefreshTokenRejected()
+        record = await self.refresh_tokens.spend(token_hash, utcnow())
+        if record is None:
+            await self._refused(token_hash)
         user = await self.users.by_id(record.user_id)
         if user is None or user.disabled:
             await self.refresh_tokens.revoke_family(record.family_id)
             raise RefreshTokenRejected("This account is disabled or no longer exists")
-        try:
-            pair = await self._issue(user, record.family_id, parent=token_hash)
-        except _AlreadySpent:
-            # Another request spent this token a moment ago: a replay racing the original.
-            await self._reused(record.family_id)
-        # The family may have been revoked (reuse, logout) between our read and our insert:
-        # then the new token must die with it.
+        pair = await self._issue(user, record.family_id)
+        # One read more than the spend: a reuse or logout may have revoked the family between
+        # the spend and the insert above, and then the new token must die with it.
         if await self.refresh_tokens.is_revoked(token_hash):
             await self.refresh_tokens.revoke_family(record.family_id)
             raise RefreshTokenRejected("This session was revoked")
         return pair
+
+    async def _refused(self, token_hash: str) -> NoReturn:
+        """Why a token could not be spent: a spent one is reuse, anything else a plain 401."""
+        record = await self.refresh_tokens.get(token_hash)
+        if record is not None and record.expires_at > utcnow() and record.spent:
+            await self._reused(record.family_id)
+        raise RefreshTokenRejected()
 
     async def _reused(self, family_id: str) -> NoReturn:
         # A spent token came back: either the client or a thief has a copy. Revoke the
