@@ -1,7 +1,7 @@
 """Group commit: calls that arrive while a write is in flight are written together next.
 
-Many small writes to the MongoDB-protocol server cost one round trip each, and on FerretDB
-each also takes its single SQLite writer. When callers run concurrently (a consumer's
+Many small writes to the MongoDB-protocol server cost one round trip each. When callers run
+concurrently (a consumer's
 handlers of prefetched messages, say), :class:`GroupCommit` turns N such writes into a few:
 the first call for a key starts a drain for that key at once (no waiting for company, so a
 lone call costs nothing extra); calls for the same key that arrive while a batch is being

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter
-from pymongo import AsyncMongoClient, DeleteOne, IndexModel, monitoring
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, WriteError
@@ -44,7 +44,7 @@ MONGO_COMMANDS = Counter(
 
 class _CommandCounter(monitoring.CommandListener):
     """Counts every command (``mongo_commands_total``): how many round trips a request or
-    an event costs, which is what FerretDB's throughput depends on."""
+    an event costs."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
@@ -58,49 +58,21 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
-class _WriteGatedClient(AsyncMongoClient[Document]):
-    """A client that sends at most ``max_writes`` writes at a time; reads are not held.
-
-    Every write of PyMongo (insert, update, delete, bulk, find-and-modify) goes through
-    ``_retryable_write``, before it takes a connection: writes beyond the limit wait here, in
-    order, instead of in SQLite's busy handler, which sleeps (see ``create_mongo_client``).
-    """
-
-    def __init__(self, *args: Any, max_writes: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._write_slots = asyncio.Semaphore(max_writes)
-
-    async def _retryable_write(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._write_slots:
-            return await super()._retryable_write(*args, **kwargs)
-
-
 def create_mongo_client(
     url: str,
     *,
     timeout_seconds: float = 3.0,
     max_pool_size: int = 100,
-    max_writes: int = 0,
     event_listeners: Sequence[monitoring.CommandListener] = (),
 ) -> AsyncMongoClient[Document]:
     """A client whose every wait is bounded, so an absent server is a fast error, not a hang;
     its commands are counted in ``mongo_commands_total``. ``max_pool_size``: commands in
-    flight at once; ``max_writes`` (0: no limit): writes in flight at once (services pass
-    ``mongo_max_pool_size`` and ``mongo_max_writes``); ``event_listeners``: more PyMongo
-    command listeners (tests, diagnostics).
-
-    FerretDB on SQLite has one writer per database; a writer that finds it taken waits in
-    SQLite's busy handler, which sleeps and retries, so under concurrent writes some wait
-    hundreds of milliseconds for nothing (docs/performance.md).
+    flight at once (services pass ``mongo_max_pool_size``); ``event_listeners``: more
+    PyMongo command listeners (tests, diagnostics).
     """
     ms = int(timeout_seconds * 1000)
-    cls: type[AsyncMongoClient[Document]] = AsyncMongoClient
-    extra: dict[str, Any] = {}
-    if max_writes > 0:
-        cls, extra = _WriteGatedClient, {"max_writes": max_writes}
-    return cls(
+    return AsyncMongoClient(
         url,
-        **extra,
         maxPoolSize=max_pool_size,
         event_listeners=[_CommandCounter(), *event_listeners],
         serverSelectionTimeoutMS=ms,
@@ -120,17 +92,14 @@ async def mongo_ping(client: AsyncMongoClient[Document]) -> None:
 async def ensure_indexes(
     db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
 ) -> None:
-    """Create the indexes a collection does not have yet (by name).
+    """Create each collection's indexes: one ``createIndexes`` per collection.
 
-    Only the missing ones are sent: FerretDB 1.24 drops the connection (a panic in its
-    ``createIndexes``) when one call names several indexes that already exist, which is
-    every restart of a service on its existing database.
+    Idempotent: an index that exists already with the same name, keys and options is left
+    as it is (MongoDB and DocumentDB alike), so every start of a service sends them all.
     """
     for collection, models in indexes.items():
-        existing = {index["name"] async for index in await db[collection].list_indexes()}
-        missing = [m for m in models if m.document["name"] not in existing]
-        if missing:
-            await db[collection].create_indexes(missing)
+        if models:
+            await db[collection].create_indexes(list(models))
 
 
 async def ensure_indexes_forever(
@@ -164,8 +133,8 @@ async def insert_new(
     """Insert ``documents`` with one unordered ``insert_many``; returns the positions refused
     because their ``_id`` (or another unique key) exists already. Any other error is raised.
 
-    A unique insert is atomic on FerretDB and MongoDB alike, so this is how leases, locks,
-    dedupe records and the outbox's published records are taken: one round trip for many.
+    How records keyed by a unique ``_id`` (dedupe records, say) are written many at once:
+    one round trip, and a duplicate is no error.
     """
     if not documents:
         return set()
@@ -228,35 +197,18 @@ async def find_by_ids(
     collection: AsyncCollection[Document],
     ids: Iterable[Any],
     projection: Mapping[str, Any] | None = None,
-    *,
-    parallel: int = 32,
 ) -> dict[Any, Document]:
-    """The documents with these ``_id`` s that exist, by id: one ``find_one({_id})`` each,
-    ``parallel`` at a time.
-
-    Not one ``find({_id: {$in: ids}})``: FerretDB 1.24 on SQLite uses an index only for a
-    filter that is exactly ``{_id: <value>}`` and reads the whole collection for anything
-    else, so an ``$in`` costs as much as the collection is large, and lookups by ``_id``
-    stay cheap however large it grows (on MongoDB both use the ``_id`` index).
-    """
+    """The documents with these ``_id`` s that exist, by id: one ``find({_id: {$in: ids}})``."""
     wanted = list(dict.fromkeys(ids))
-    slots = asyncio.Semaphore(parallel)
-
-    async def one(doc_id: Any) -> Document | None:
-        async with slots:
-            return await collection.find_one({"_id": doc_id}, projection)
-
-    found = await asyncio.gather(*(one(doc_id) for doc_id in wanted))
-    return {doc_id: doc for doc_id, doc in zip(wanted, found, strict=True) if doc is not None}
+    if not wanted:
+        return {}
+    return {doc["_id"]: doc async for doc in collection.find({"_id": {"$in": wanted}}, projection)}
 
 
-async def delete_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any]) -> None:
-    """Delete the documents with these ``_id`` s: one bulk write of ``DeleteOne({_id})``.
-
-    Not one ``delete_many({_id: {$in: ids}})``: on FerretDB 1.24 (SQLite) that reads the
-    whole collection (see :func:`find_by_ids`) while it holds the database's one write lock,
-    and every other writer meanwhile sleeps in SQLite's busy handler.
-    """
+async def delete_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any]) -> int:
+    """Delete the documents with these ``_id`` s: one ``delete_many({_id: {$in: ids}})``;
+    returns how many were deleted."""
     wanted = list(dict.fromkeys(ids))
-    if wanted:
-        await collection.bulk_write([DeleteOne({"_id": i}) for i in wanted], ordered=False)
+    if not wanted:
+        return 0
+    return (await collection.delete_many({"_id": {"$in": wanted}})).deleted_count

@@ -36,16 +36,8 @@ class ServiceSettings(BaseSettings):
     mongo_db_prefix: str = ""
     mongo_timeout_seconds: float = 3.0
     # Commands a service has in flight at once (PyMongo's maxPoolSize; the rest queue in
-    # the client). FerretDB on SQLite has one writer per database and concurrent writers
-    # wait in SQLite's busy handler, by sleeping: fewer connections make those waits
-    # shorter but let one bulk read hold everything else up (docs/performance.md).
+    # the client).
     mongo_max_pool_size: int = Field(default=100, ge=1)
-    # Writes a service has in flight at once (0: no limit, right for MongoDB, which writes
-    # concurrently). On FerretDB/SQLite the local stack, the tests and the bench set 1: the
-    # rest wait in the client, in order, instead of sleeping in SQLite's busy handler; at a
-    # steady 53 writes/s the pipeline's p99 lag fell from ~1.6 to 0.3-0.5 s
-    # (docs/performance.md).
-    mongo_max_writes: int = Field(default=0, ge=0)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "taskmesh:"

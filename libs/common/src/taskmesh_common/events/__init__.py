@@ -11,7 +11,7 @@ Producer (the event goes in the same write as the change)::
     await tasks.update_one(
         {"_id": task_id, "version": v}, {"$set": changes, "$push": {OUTBOX_FIELD: entry}}
     )
-    relay.kick()
+    relay.kick("tasks", task_id)
 
 Wiring in a lifespan (neither call blocks while the broker is away)::
 
@@ -41,8 +41,8 @@ from taskmesh_common.events.errors import (
     PublishFailed,
     UnknownEventType,
 )
+from taskmesh_common.events.outbox import OutboxRelay
 from taskmesh_common.events.publisher import EventPublisher
-from taskmesh_common.events.relay import OutboxRelay
 from taskmesh_common.events.schemas import EVENT_DATA_MODELS, validate_event
 from taskmesh_common.events.topology import ConsumerTopology, declare_exchange
 

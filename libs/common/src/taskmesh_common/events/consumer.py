@@ -46,7 +46,6 @@ __all__ = ["Consumer", "Handler"]
 
 logger = logging.getLogger("taskmesh.events.consumer")
 Handler = Callable[[Envelope], Awaitable[None]]
-_PRUNE_EVERY = 3600.0
 
 
 def _text_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -107,7 +106,6 @@ class Consumer:
         self.ready = asyncio.Event()
         self._tracer = trace.get_tracer("taskmesh_common.events", tracer_provider=tracer_provider)
         self._setup_task: asyncio.Task[None] | None = None
-        self._prune_task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
         self._publish_channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -125,8 +123,6 @@ class Consumer:
             self._setup_task = asyncio.create_task(
                 self._setup_forever(), name=f"consumer-{self.queue}"
             )
-            if self.processed is not None:
-                self._prune_task = asyncio.create_task(self._prune_forever(self.processed))
         try:
             await asyncio.wait_for(self.ready.wait(), start_timeout)
         except TimeoutError:
@@ -134,12 +130,11 @@ class Consumer:
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop taking messages, let those in progress finish, close the channels."""
-        for task in (self._setup_task, self._prune_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._setup_task = self._prune_task = None
+        task, self._setup_task = self._setup_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._queue is not None and self._consumer_tag is not None:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._consumer_tag)
@@ -174,7 +169,8 @@ class Consumer:
         connection = await self.broker.wait()
         if self.processed is not None:
             with contextlib.suppress(Exception):
-                await self.processed.ensure_indexes()  # an optimisation; never blocks consuming
+                # Its TTL index expires old ids; never blocks consuming (retried next set-up).
+                await self.processed.ensure_indexes()
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -182,14 +178,6 @@ class Consumer:
         queue = await self.topology.declare(channel, exchange, self.routing_keys)
         self._channel, self._publish_channel, self._queue = channel, publish_channel, queue
         self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
-
-    async def _prune_forever(self, processed: ProcessedEvents) -> None:
-        while True:
-            try:
-                await processed.prune()
-            except Exception as exc:
-                logger.warning("pruning processed events failed", extra={"error": str(exc)})
-            await asyncio.sleep(_PRUNE_EVERY)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1

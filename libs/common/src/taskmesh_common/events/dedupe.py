@@ -1,12 +1,13 @@
-"""Which events a consumer already applied: one document per event id, pruned by age.
+"""Which events a consumer already applied: one document per event id, expired by a TTL index.
 
-FerretDB has no TTL indexes, so the consumer deletes old ids itself. An id is kept for
-``retention`` (7 days by default): far longer than any redelivery or replay window.
+An id is kept for ``retention`` (7 days by default): far longer than any redelivery or replay
+window. The server deletes older ones itself (the TTL index on ``processed_at``; MongoDB and
+DocumentDB check about once a minute), so nothing here prunes.
 
 A consumer asks about, and records, one event per message, with up to its prefetch of
-messages in flight at once: lookups made while one is in flight go together (one
-``find_one`` by ``_id`` each, concurrently: an ``$in`` would read the whole week of ids on
-FerretDB), records in one ``insert_many`` (:class:`~taskmesh_common.batching.GroupCommit`).
+messages in flight at once: lookups made while one is in flight go together as one
+``find({_id: {$in: ids}})``, records as one ``insert_many``
+(:class:`~taskmesh_common.batching.GroupCommit`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,27 @@ class ProcessedEvents:
             self._record_many, _BATCH
         )
 
+    def indexes(self) -> list[IndexModel]:
+        """The TTL index that expires ids ``retention`` after they were recorded."""
+        return [
+            IndexModel(
+                [("processed_at", ASCENDING)],
+                name="processed_at_ttl",
+                expireAfterSeconds=int(self.retention.total_seconds()),
+            )
+        ]
+
     async def ensure_indexes(self) -> None:
-        await self.collection.create_indexes([IndexModel([("processed_at", ASCENDING)])])
+        """Create the TTL index; an index on ``processed_at`` that expires nothing, or after
+        another retention, is dropped first (the server refuses two on the same key)."""
+        [ttl] = self.indexes()
+        seconds = ttl.document["expireAfterSeconds"]
+        async for index in await self.collection.list_indexes():
+            if dict(index["key"]) == {"processed_at": ASCENDING} and (
+                index.get("expireAfterSeconds") != seconds
+            ):
+                await self.collection.drop_index(index["name"])
+        await self.collection.create_indexes([ttl])
 
     async def seen(self, event_id: str) -> bool:
         return await self._lookups.submit("", event_id)
@@ -48,8 +68,6 @@ class ProcessedEvents:
         await self._records.submit("", document)
 
     async def _seen_many(self, _: str, ids: list[str]) -> list[bool]:
-        # By _id, one each: the collection holds a week of ids, and FerretDB would read it
-        # all for an `$in` (see `find_by_ids`).
         found = await find_by_ids(self.collection, ids, {"_id": 1})
         return [event_id in found for event_id in ids]
 
@@ -58,9 +76,3 @@ class ProcessedEvents:
         # A duplicate: another replica (or a redelivery) recorded the same id already.
         await insert_new(self.collection, [{**d, "processed_at": now} for d in documents])
         return [None] * len(documents)
-
-    async def prune(self, now: datetime | None = None) -> int:
-        """Forget ids older than the retention; returns how many were deleted."""
-        cutoff = (now or datetime.now(UTC)) - self.retention
-        result = await self.collection.delete_many({"processed_at": {"$lt": cutoff}})
-        return result.deleted_count

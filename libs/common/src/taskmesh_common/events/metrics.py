@@ -27,10 +27,10 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 OUTBOX_RELAY_SECONDS = Counter(
     "outbox_relay_seconds",
-    "Time the outbox relay spent, by step: scan (finding pending documents), lease "
-    "(taking and giving back partitions), read (the documents, under the lease), publish "
-    "(with confirms), record, sweep; background (its pass beside the publishing loop: "
-    "finding what nobody named, the pending gauges, empty tombstones)",
+    "Time the outbox relay spent, by step: scan (finding pending documents), claim "
+    "(claiming documents and reading them), publish (with confirms), settle (pulling what "
+    "went out, ending the claims); background (its pass beside the publishing loop: "
+    "finding what nobody named, the pending gauges)",
     ["service", "step"],
 )
 EVENTS_PUBLISHED = Counter(

@@ -20,6 +20,7 @@ from taskmesh_common.events import (
     OutboxRelay,
     outbox_entry,
 )
+from taskmesh_common.events.outbox import CLAIM_FIELD
 from taskmesh_common.testing import unique_name
 
 pytestmark = pytest.mark.integration
@@ -168,8 +169,8 @@ async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_retu
         await asyncio.sleep(1.5)
         assert await db.tasks.count_documents(PENDING) == 5
         assert await spy.quiet_for(0.2) == []
-        # Nothing is held under a lease while the broker is away: another replica could publish.
-        assert await db.outbox_leases.count_documents({"released": False}) == 0
+        # Nothing is claimed while the broker is away: another replica could publish.
+        assert await db.tasks.count_documents({CLAIM_FIELD: {"$ne": None}}) == 0
 
         async with tcp_proxy(port, real.hostname or "127.0.0.1", real.port or 5672):
             await wait_until_published(db.tasks)
@@ -189,7 +190,7 @@ async def test_claims_of_a_relay_that_died_are_taken_over_after_the_lease(
     docs = task_docs(3)
     await db.tasks.insert_many(docs)
     dead = relay_for(db, broker, exchange, lease_seconds=1.5)
-    claimed, _ = await dead.claim()
+    _, claimed = await dead.claim()
     assert len(claimed) == 3  # ... and then the process was killed
 
     loop = asyncio.get_running_loop()
@@ -309,74 +310,6 @@ async def test_a_started_relay_finds_unnamed_writes_beside_its_publishing_loop(
         await relay.stop()
         await relay.publisher.close()
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
-
-
-async def test_a_busy_relay_keeps_its_partitions_for_the_next_cycle_then_gives_them_back(
-    broker, db, exchange, spy, task_docs, relay_for
-):
-    # One document a cycle, and one partition: the second waits while the first goes out.
-    relay = relay_for(
-        db, broker, exchange, batch_size=1, partitions=1, scan_interval=3600, lease_hold=3600
-    )
-    other = relay_for(db, broker, exchange, partitions=1)
-    key = relay.partition_key("tasks", "any")
-    await relay.publisher.start(timeout=10)
-    try:
-        assert await relay.run_once() == 0  # the first cycle scans: nothing pending
-        first, second = task_docs(2)
-        await db.tasks.insert_many([first, second])
-        relay.kick("tasks", first["_id"])
-        relay.kick("tasks", second["_id"])
-        assert await relay.run_once() == 1
-        generations = await db.outbox_leases.count_documents({"key": key})
-        assert await other.leases.acquire([key]) == {}  # kept: still this relay's
-        assert await relay.run_once() == 1
-        # Not taken again, and given back once nothing waits.
-        assert await db.outbox_leases.count_documents({"key": key}) == generations + 1
-        assert await other.leases.acquire([key]) != {}
-        messages = await spy.collect(2, timeout=5)
-    finally:
-        await relay.publisher.close()
-    assert [m.message_id for m in messages] == [
-        first[OUTBOX_FIELD][0]["id"],
-        second[OUTBOX_FIELD][0]["id"],
-    ]
-
-
-async def test_a_relay_keeps_its_partitions_through_a_trickle_of_writes_then_gives_them_back(
-    broker, db, exchange, spy, task_docs, relay_for
-):
-    # A write every 50 ms, one partition. Each write is a cycle of its own, and nothing
-    # waits when it ends: the relay keeps the lease while the next write comes within
-    # lease_grace, up to lease_hold, instead of giving it back and taking it again.
-    relay = relay_for(
-        db, broker, exchange, partitions=1, scan_interval=3600, lease_hold=1.0, lease_grace=0.3
-    )
-    other = relay_for(db, broker, exchange, partitions=1)
-    key = relay.partition_key("tasks", "any")
-    docs = task_docs(24)
-    relay.start()
-    try:
-        for doc in docs:
-            await db.tasks.insert_one(doc)
-            relay.kick("tasks", doc["_id"])
-            await asyncio.sleep(0.05)
-        await spy.collect(len(docs), timeout=10)
-        # Every taking and every giving back is a new generation of the key's lease.
-        latest = await db.outbox_leases.find_one({"key": key}, sort=[("gen", -1)])
-        assert latest is not None
-        assert latest["gen"] <= 12  # ~1.2 s of writes: taken about twice, not 24 times
-
-        async def taken_by_the_other() -> None:
-            while not await other.leases.acquire([key]):
-                await asyncio.sleep(0.05)
-
-        # The writes stopped: given back after lease_grace, another replica may take it.
-        await asyncio.wait_for(taken_by_the_other(), timeout=5)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
-    assert [m.message_id for m in spy.messages] == [d[OUTBOX_FIELD][0]["id"] for d in docs]
 
 
 async def test_named_documents_go_out_without_a_scan_and_a_scan_finds_the_rest(

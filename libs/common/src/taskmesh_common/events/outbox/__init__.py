@@ -1,0 +1,15 @@
+"""The transactional outbox: producers keep pending events inside the document they change,
+and an :class:`OutboxRelay` per replica publishes them.
+
+- :mod:`.pending`: which documents have pending entries (the index-backed query, the scan,
+  the pending gauges);
+- :mod:`.claims`: a relay's claim on a document (a lease written on the document itself),
+  and settling it once its entries are confirmed;
+- :mod:`.relay`: the relay's loop: kicks, batching, publishing with confirms.
+"""
+
+from taskmesh_common.events.outbox.claims import CLAIM_FIELD, Claimed
+from taskmesh_common.events.outbox.pending import PENDING, PENDING_INDEX
+from taskmesh_common.events.outbox.relay import OutboxRelay
+
+__all__ = ["CLAIM_FIELD", "PENDING", "PENDING_INDEX", "Claimed", "OutboxRelay"]
