@@ -37,7 +37,6 @@ def create_app(
             settings.mongo_url,
             timeout_seconds=settings.mongo_timeout_seconds,
             max_pool_size=settings.mongo_max_pool_size,
-            max_writes=settings.mongo_max_writes,
         )
         db = mongo[settings.mongo_db]
         store = ProjectionStore(db)
