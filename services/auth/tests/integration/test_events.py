@@ -99,3 +99,37 @@ async def test_admin_changes_publish_role_changed_and_disabled(
     assert by_type["user.role_changed"]["role"] == "admin"
     assert by_type["user.role_changed"]["previous_role"] == "user"
     assert by_type["user.disabled"]["disabled"] is True
+
+
+async def test_concurrent_role_changes_publish_a_history_without_gaps(
+    settings: Settings, client: httpx.AsyncClient, user_events: aio_pika.abc.AbstractQueue
+) -> None:
+    admin = await admin_session(settings, client)
+    user = await register(client)
+    url = f"/api/v1/auth/users/{user['id']}"
+    roles = ["admin", "user"] * 4
+    responses = await asyncio.gather(
+        *(client.patch(url, json={"role": role}, headers=bearer(admin)) for role in roles)
+    )
+    assert {r.status_code for r in responses} <= {200, 409}, [r.text for r in responses]
+    # A last change whose event closes the history: a user's events are published in order.
+    await client.patch(url, json={"disabled": True}, headers=bearer(admin))
+    history: list[dict[str, Any]] = []
+    async with asyncio.timeout(15), user_events.iterator() as messages:
+        async for message in messages:
+            async with message.process():
+                body = json.loads(message.body)
+                if body["subject"] != user["id"]:
+                    continue
+                if body["type"] == "user.disabled":
+                    break
+                if body["type"] == "user.role_changed":
+                    history.append(body["data"])
+    # Each change names the role the one before it set: none was computed from a stale read.
+    assert history, "no role change published"
+    role = "user"
+    for change in history:
+        assert change["previous_role"] == role and change["role"] != role, history
+        role = change["role"]
+    stored = await client.get("/api/v1/auth/users", params={"limit": "100"}, headers=bearer(admin))
+    assert {u["id"]: u["role"] for u in stored.json()["items"]}[user["id"]] == role
