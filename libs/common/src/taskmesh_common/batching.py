@@ -1,11 +1,10 @@
 """Group commit: calls that arrive while a write is in flight are written together next.
 
 Many small writes to the MongoDB-protocol server cost one round trip each. When callers run
-concurrently (a consumer's
-handlers of prefetched messages, say), :class:`GroupCommit` turns N such writes into a few:
-the first call for a key starts a drain for that key at once (no waiting for company, so a
-lone call costs nothing extra); calls for the same key that arrive while a batch is being
-written queue up and go, together, in the next batch. Each caller gets its own item's
+concurrently (a consumer's handlers of prefetched messages, say), :class:`GroupCommit` turns
+N such writes into a few: the first call for a key starts a drain for that key at once (no
+waiting for company, so a lone call costs nothing extra); calls for the same key that arrive
+while a batch is being written queue up and go, together, in the next batch. Each caller gets its own item's
 result, or the batch's error, only once its batch is done, so "acknowledge after the write"
 still holds per item. Batches of one key never overlap (a key is one user, one collection:
 whatever must be written in order); different keys drain concurrently.

@@ -106,7 +106,6 @@ class OutboxRelay:
         scan_limit: int | None = None,
         scan_interval: float = 15.0,
         linger: float = 0.02,
-        locks: object = None,  # noqa: ARG002 - unused; accepted until no caller passes it
     ) -> None:
         self.db = db
         self.collections = list(collections)
