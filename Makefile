@@ -69,4 +69,5 @@ bench: install ## benchmarks, side by side in one run (not part of the tests)
 
 .PHONY: asyncapi
 asyncapi: install ## regenerate docs/asyncapi.json and the event JSON Schemas from the models
-	$(UV) run python -m taskmesh_common.events asyncapi --write docs
+	$(UV) run python -m taskmesh_common.events asyncapi --schemas-dir docs/event-schemas > docs/asyncapi.json.tmp
+	mv docs/asyncapi.json.tmp docs/asyncapi.json
