@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics_service.adapters.store import ProjectionStore
-from analytics_service.handlers import Projector
+from analytics_service.service_layer.handlers import Projector
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
 from taskmesh_common.events import Envelope, outbox_entry

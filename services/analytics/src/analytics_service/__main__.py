@@ -13,7 +13,7 @@ from taskmesh_common.server import serve
 
 from analytics_service.api.app import create_app
 from analytics_service.config import Settings
-from analytics_service.rebuild import rebuild_projections
+from analytics_service.service_layer.rebuild import rebuild_projections
 
 
 async def _rebuild(settings: Settings) -> None:

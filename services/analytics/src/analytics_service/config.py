@@ -17,6 +17,6 @@ class Settings(ServiceSettings):
     # The consumer's queue, after `queue_prefix`.
     events_queue: str = "analytics.events"
     # Messages in flight at once. Events of one user in flight together are written as one
-    # batch (seven round trips to the database whatever its size), so a deeper prefetch
-    # makes larger batches when events come fast: measured in docs/performance.md.
+    # batch (three round trips to the database whatever its size), so a deeper prefetch
+    # makes larger batches when events come fast.
     consumer_prefetch: int = 256

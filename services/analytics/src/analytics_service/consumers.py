@@ -8,7 +8,7 @@ from taskmesh_common.events import Consumer
 from taskmesh_common.mongo import Document
 
 from analytics_service.config import Settings
-from analytics_service.handlers import ROUTING_KEYS, Projector
+from analytics_service.service_layer.handlers import ROUTING_KEYS, Projector
 
 __all__ = ["build_consumer"]
 
@@ -18,12 +18,11 @@ def build_consumer(
 ) -> Consumer:
     """Competing consumers: every replica takes from the same queue.
 
-    No separate dedupe (``dedupe=False``): the projector is idempotent by itself. Under the
-    user's lock it writes a task's fact and statistics entry only when the event's version
-    is newer than the stored one, keeps events by their id (a second insert is refused),
-    and drops late events of a deleted user; a second delivery changes nothing. The
-    lookup the consumer would make first cost a round trip per event, ~40 % of
-    analytics' CPU per event (docs/performance.md).
+    No separate dedupe (``dedupe=False``, so no processed-event records to keep or expire):
+    the projector is idempotent by itself. It writes a task's fact only when the event's
+    version is newer than the stored one, keeps events by their id (a second insert is
+    refused), and drops late events of a deleted user; a second delivery changes nothing,
+    and a dedupe lookup would only add a round trip per event.
     """
     return Consumer(
         broker,

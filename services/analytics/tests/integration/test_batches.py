@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from analytics_service.adapters.store import ProjectionStore
 from analytics_service.domain.model import fact_from_snapshot
-from analytics_service.handlers import Projector, _snapshot
+from analytics_service.service_layer.handlers import Projector, snapshot_of
 from taskmesh_common.events import Envelope, validate_event
 from taskmesh_common.events.schemas import TaskState
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_a_batch_repairs_a_fact_written_before_a_crash_and_counts_exactly(
     analytics: Analytics, new_user: Callable[[], str]
 ) -> None:
-    """A fact stored without its statistics entry (a crash between them), then one batch."""
+    """A fact stored without its event (a crash between them), then one batch."""
     user = new_user()
     store = ProjectionStore(analytics.app.state.db)
     first, second = TaskEvents(user), TaskEvents(user)
@@ -26,7 +26,7 @@ async def test_a_batch_repairs_a_fact_written_before_a_crash_and_counts_exactly(
     data = validate_event(completed)
     assert isinstance(data, TaskState)
     facts = (await store.current()).facts
-    await facts.put(fact_from_snapshot(_snapshot(data)))
+    await facts.put_newest([fact_from_snapshot(snapshot_of(data))])
 
     created = second.created()
     entries = [first.created(), first.completed(), first.reopened(), created]
@@ -40,4 +40,4 @@ async def test_a_batch_repairs_a_fact_written_before_a_crash_and_counts_exactly(
     assert summary["by_status"]["todo"] == 1
     stored = await facts.collection.find_one({"_id": first.task_id})
     assert stored is not None and stored["version"] == 3
-    assert await store.events.count_documents({"owner_id": user}) == 5
+    assert await store.events.collection.count_documents({"owner_id": user}) == 5

@@ -20,7 +20,7 @@ from analytics_service.api.errors import install_analytics_errors
 from analytics_service.api.routes import router
 from analytics_service.config import Settings
 from analytics_service.consumers import build_consumer
-from analytics_service.handlers import Projector
+from analytics_service.service_layer.handlers import Projector
 
 __all__ = ["create_app"]
 

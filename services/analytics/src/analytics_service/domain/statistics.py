@@ -1,19 +1,17 @@
 """Pure arithmetic of the answers: summaries from counted groups, timelines from day counts.
 
-The adapters only count (FerretDB's `$group` has nothing but `$sum`/`$count`); averages,
-rates, zero-filled days and range rules live here, where they can be tested without I/O.
+The adapters count (`$group` over task facts); totals, rates, averages, zero-filled days and
+range rules live here, where they can be tested without I/O.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from analytics_service.domain.errors import InvalidDateRange
-from analytics_service.domain.model import DONE, PRIORITIES, STATUSES, as_utc
+from analytics_service.domain.model import DONE, PRIORITIES, STATUSES
 
 __all__ = [
     "MAX_TIMELINE_DAYS",
@@ -21,10 +19,8 @@ __all__ = [
     "GroupCount",
     "Summary",
     "check_range",
-    "count_days",
     "daily_buckets",
     "summarize",
-    "summarize_entries",
 ]
 
 MAX_TIMELINE_DAYS = 366
@@ -32,11 +28,16 @@ MAX_TIMELINE_DAYS = 366
 
 @dataclass(frozen=True)
 class GroupCount:
-    """How many live tasks have this status and priority."""
+    """The facts of one status and priority: how many, their completion seconds summed, how
+    many are overdue, and their latest change. Tombstones are the group without a status:
+    they count nowhere but still date the last change."""
 
-    status: str
-    priority: str
+    status: str | None
+    priority: str | None
     count: int
+    completion_seconds: float = 0.0
+    overdue: int = 0
+    last_change: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,19 +59,24 @@ class DayCount:
     completed: int = 0
 
 
-def summarize(
-    groups: Iterable[GroupCount],
-    *,
-    completion_seconds_total: float,
-    overdue: int,
-    updated_at: datetime | None,
-) -> Summary:
+def summarize(groups: Iterable[GroupCount]) -> Summary:
     """Every status and priority appears, zero or not, so clients need no special cases."""
     by_status = dict.fromkeys(STATUSES, 0)
     by_priority = dict.fromkeys(PRIORITIES, 0)
+    seconds = 0.0
+    overdue = 0
+    updated_at: datetime | None = None
     for group in groups:
+        if group.last_change is not None:
+            updated_at = max(updated_at or group.last_change, group.last_change)
+        if group.status is None or group.priority is None:
+            continue
         by_status[group.status] = by_status.get(group.status, 0) + group.count
         by_priority[group.priority] = by_priority.get(group.priority, 0) + group.count
+        if group.status == DONE:
+            seconds += group.completion_seconds
+        else:
+            overdue += group.overdue
     total = sum(by_status.values())
     completed = by_status[DONE]
     return Summary(
@@ -79,9 +85,7 @@ def summarize(
         by_priority=by_priority,
         completed=completed,
         completion_rate=round(completed / total, 4) if total else 0.0,
-        avg_completion_seconds=(
-            round(completion_seconds_total / completed, 3) if completed else None
-        ),
+        avg_completion_seconds=round(seconds / completed, 3) if completed else None,
         overdue=overdue,
         updated_at=updated_at,
     )
@@ -112,47 +116,3 @@ def daily_buckets(
             DayCount(date=day, created=created.get(key, 0), completed=completed.get(key, 0))
         )
     return buckets
-
-
-def summarize_entries(entries: Iterable[Mapping[str, Any]], now: datetime) -> Summary:
-    """A user's summary from the entries of their statistics (see `stats_entry`).
-
-    Tombstones (`x`) count nowhere but still date the last change.
-    """
-    groups: Counter[tuple[str, str]] = Counter()
-    seconds = 0.0
-    overdue = 0
-    updated_at: datetime | None = None
-    for entry in entries:
-        changed = as_utc(entry["at"])
-        updated_at = changed if updated_at is None else max(updated_at, changed)
-        if entry.get("x"):
-            continue
-        groups[(entry["s"], entry["p"])] += 1
-        if entry["s"] == DONE:
-            seconds += float(entry["cs"] or 0.0)
-        elif entry["due"] is not None and as_utc(entry["due"]) < now:
-            overdue += 1
-    return summarize(
-        [GroupCount(status, priority, n) for (status, priority), n in groups.items()],
-        completion_seconds_total=seconds,
-        overdue=overdue,
-        updated_at=updated_at,
-    )
-
-
-def count_days(
-    entries: Iterable[Mapping[str, Any]], start: date, end: date
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Created and completed counts per day (`YYYY-MM-DD`) within [start, end]."""
-    first, last = start.isoformat(), end.isoformat()
-    created: Counter[str] = Counter()
-    completed: Counter[str] = Counter()
-    for entry in entries:
-        if entry.get("x"):
-            continue
-        if first <= entry["cd"] <= last:
-            created[entry["cd"]] += 1
-        if entry["kd"] is not None and first <= entry["kd"] <= last:
-            completed[entry["kd"]] += 1
-    return dict(created), dict(completed)

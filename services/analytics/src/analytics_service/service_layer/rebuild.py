@@ -1,9 +1,8 @@
 """Rebuilding every projection from the service's own stored events.
 
 `python -m analytics_service rebuild`: replays the `events` collection, in stored order and
-through the same version-guarded handlers, into fresh projection collections (a new
-generation of task facts and per-user statistics); switches readers
-and consumers to it; then replays what was stored meanwhile (handlers are idempotent, so
+through the same version-guarded handlers, into a fresh generation of task facts; switches
+readers and consumers to it; then replays what was stored meanwhile (handlers are idempotent, so
 replaying more than needed is harmless) and drops the previous generation.
 """
 
@@ -19,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.mongo import Document
 
-from analytics_service.adapters.store import Generation, ProjectionStore
-from analytics_service.handlers import Projector
+from analytics_service.adapters.generations import Generation
+from analytics_service.adapters.store import ProjectionStore
+from analytics_service.service_layer.handlers import Projector
 
 __all__ = ["RebuildReport", "rebuild_projections"]
 
@@ -44,9 +44,8 @@ async def _replay(
 ) -> int:
     """Apply stored events with up to `concurrency` in flight.
 
-    Order does not change the result (version guards, tombstones, deleted-user markers) and
-    writes of one user take turns under the user's lock, so events may overlap; one at a
-    time, FerretDB's round trips would make a rebuild take minutes.
+    Order does not change the result (version guards, tombstones, deleted-user markers), so
+    events may overlap, and events of one user in flight together are written as one batch.
     """
     slots = asyncio.Semaphore(concurrency)
     pending: set[asyncio.Task[None]] = set()
@@ -61,7 +60,7 @@ async def _replay(
         finally:
             slots.release()
 
-    async for stored in store.stored_events(since):
+    async for stored in store.events.replay(since):
         await slots.acquire()
         task = asyncio.create_task(apply(stored))
         pending.add(task)
@@ -86,7 +85,7 @@ async def rebuild_projections(
     started = datetime.now(UTC)
     store = ProjectionStore(db)
     previous = await store.current()
-    target = Generation.of(db, f"_{secrets.token_hex(4)}", chunk_entries=store.chunk_entries)
+    target = Generation.of(db, f"_{secrets.token_hex(4)}")
     await target.create_indexes()
     replay = Projector(store, generation=target, record=False)
 
@@ -95,9 +94,9 @@ async def rebuild_projections(
     except BaseException:
         await target.drop(db)
         raise
-    await store.switch_to(target)
+    await store.pointer.switch_to(target)
     await asyncio.sleep(
-        store.pointer_cache_seconds + 1.0 if settle_seconds is None else settle_seconds
+        store.pointer.cache_seconds + 1.0 if settle_seconds is None else settle_seconds
     )
     # Events that live consumers wrote to the previous generation while we replayed.
     caught_up = await _replay(replay, store, started - _CLOCK_MARGIN, concurrency)
