@@ -6,6 +6,9 @@ UV ?= uv
 # The no-Docker stack is plain-stdlib Python, runnable before any virtualenv exists.
 LOCAL := PYTHONPATH=$(CURDIR)/infra/local/src python3 -m taskmesh_local
 SERVICE ?=
+COMPOSE := docker compose -f infra/compose/compose.yaml
+# True when `make up` would choose compose: a Docker engine answers and local is not forced.
+USE_COMPOSE := docker info >/dev/null 2>&1 && [ -z "$$TASKMESH_FORCE_LOCAL" ]
 
 .PHONY: help
 help: ## list the targets
@@ -21,16 +24,16 @@ install: uv ## create the virtualenv from the lock (all workspace members, dev t
 
 .PHONY: up
 up: install ## start the whole suite (compose with a Docker engine, else local processes); returns when the gateway is ready
-	@if docker info >/dev/null 2>&1 && [ -z "$$TASKMESH_FORCE_LOCAL" ]; then \
-		docker compose -f infra/compose/compose.yaml up -d --build --wait; \
+	@if $(USE_COMPOSE); then \
+		$(COMPOSE) up -d --build --wait; \
 	else \
 		$(LOCAL) up; \
 	fi
 
 .PHONY: down
 down: ## stop everything `make up` started (data is kept)
-	@if docker info >/dev/null 2>&1 && [ -z "$$TASKMESH_FORCE_LOCAL" ]; then \
-		docker compose -f infra/compose/compose.yaml down; \
+	@if $(USE_COMPOSE); then \
+		$(COMPOSE) down; \
 	else \
 		$(LOCAL) down; \
 	fi
@@ -38,20 +41,20 @@ down: ## stop everything `make up` started (data is kept)
 .PHONY: stop
 stop: ## stop one part: make stop SERVICE=auth|tasks|analytics|gateway|mongo|rabbitmq|redis|jaeger
 	@test -n "$(SERVICE)" || { echo "usage: make stop SERVICE=<name>"; exit 2; }
-	$(LOCAL) stop $(SERVICE)
+	@if $(USE_COMPOSE); then $(COMPOSE) stop $(SERVICE); else $(LOCAL) stop $(SERVICE); fi
 
 .PHONY: start
 start: ## start one part again: make start SERVICE=<name>
 	@test -n "$(SERVICE)" || { echo "usage: make start SERVICE=<name>"; exit 2; }
-	$(LOCAL) start $(SERVICE)
+	@if $(USE_COMPOSE); then $(COMPOSE) start $(SERVICE); else $(LOCAL) start $(SERVICE); fi
 
 .PHONY: status
-status: ## show which parts of the local stack run
-	$(LOCAL) status
+status: ## show which parts of the suite run (compose's containers, or the local processes)
+	@if $(USE_COMPOSE); then $(COMPOSE) ps; else $(LOCAL) status; fi
 
 .PHONY: logs
 logs: ## follow the logs of the running suite (make logs SERVICE=x for one part)
-	$(LOCAL) logs $(SERVICE)
+	@if $(USE_COMPOSE); then $(COMPOSE) logs -f $(SERVICE); else $(LOCAL) logs $(SERVICE); fi
 
 .PHONY: test
 test: install ## run every test (unit, integration, contract, deploy, e2e) against real servers
