@@ -14,6 +14,9 @@ Several replicas run one each. A cycle (:meth:`OutboxRelay.run_once`):
 4. settle (:mod:`.claims`): pull the entries that went out, delete the tombstones left
    without entries, end the claims.
 
+A started relay runs ``cycles`` (2) of them at once: one picks and claims while the other
+publishes and settles, so the database's round trips overlap the broker's confirms.
+
 Beside that loop, every ``scan_interval``, a background pass (:meth:`OutboxRelay.maintain`)
 names the pending documents nobody named (another process's writes, a crash between write
 and kick) for the next cycle and sets the ``outbox_pending`` gauges.
@@ -89,7 +92,10 @@ class OutboxRelay:
     ``scan_limit`` (default 4 x ``batch_size``): how many pending documents the background
     pass reads at most; ``scan_interval``: how often it runs, the longest an unnamed entry
     waits (a relay driven by ``run_once()`` alone scans in its cycle instead); ``linger``:
-    how long a relay woken by a kick waits for more writes to publish with the first.
+    how long a relay woken by a kick waits for more writes to publish with the first;
+    ``cycles``: how many cycles the started relay runs at once (each claims in turn, then
+    publishes and settles while the next claims: the database's round trips overlap the
+    broker's confirms).
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class OutboxRelay:
         scan_limit: int | None = None,
         scan_interval: float = 15.0,
         linger: float = 0.02,
+        cycles: int = 2,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -118,16 +125,18 @@ class OutboxRelay:
         self.scan_limit = scan_limit or 4 * batch_size
         self.scan_interval = scan_interval
         self.linger = linger
+        self.cycles = cycles
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._cycles = itertools.count(1)
+        self._tokens = itertools.count(1)
         # Documents named by producers (or held by another claim last time), per collection.
         self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
         self._indexed = False
         self._scanned_at = float("-inf")
         self._scan_now = True
+        self._claiming = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._maintainer: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
@@ -140,9 +149,12 @@ class OutboxRelay:
             OUTBOX_RELAY_SECONDS.labels(self.service, step).inc(time.perf_counter() - began)
 
     def start(self) -> None:
-        if self._task is None:
+        if not self._tasks:
             self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}-{n}")
+                for n in range(self.cycles)
+            ]
             self._maintainer = asyncio.create_task(
                 self._maintain(), name=f"outbox-relay-{self.service}-maintain"
             )
@@ -169,9 +181,9 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        task, self._task = self._task, None
+        tasks, self._tasks = self._tasks, []
         maintainer, self._maintainer = self._maintainer, None
-        for running in (task, maintainer):
+        for running in [*tasks, maintainer]:
             if running is not None:
                 with contextlib.suppress(TimeoutError):
                     # Cancelled after that: its claims expire after the lease.
@@ -250,19 +262,21 @@ class OutboxRelay:
         """
         if not self._indexed:
             await self.ensure_indexes()
-        token = f"{self.owner}:{next(self._cycles)}"
+        token = f"{self.owner}:{next(self._tokens)}"
         claimed: list[tuple[str, Claimed]] = []
-        for name, ids in (await self._candidates()).items():
-            if not ids:
-                continue
-            with self._timed("claim"):
-                docs, held = await claim(self.db[name], ids, token=token, lease=self.lease)
-            hints = self._hints[name]
-            for doc_id in held:
-                # Another relay's claim: try again once it may have ended.
-                if len(hints) < _MAX_HINTS:
-                    hints[doc_id] = None
-            claimed += [(name, doc) for doc in docs]
+        # One cycle picks and claims at a time: two would scan up the same documents.
+        async with self._claiming:
+            for name, ids in (await self._candidates()).items():
+                if not ids:
+                    continue
+                with self._timed("claim"):
+                    docs, held = await claim(self.db[name], ids, token=token, lease=self.lease)
+                hints = self._hints[name]
+                for doc_id in held:
+                    # Another claim's (maybe this relay's other cycle): try again later.
+                    if len(hints) < _MAX_HINTS:
+                        hints[doc_id] = None
+                claimed += [(name, doc) for doc in docs]
         return token, claimed
 
     async def run_once(self) -> int:
