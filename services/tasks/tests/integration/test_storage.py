@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pymongo import monitoring
+from pymongo import AsyncMongoClient, monitoring
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
 from tasks_service.adapters.repository import task_indexes
@@ -210,3 +210,22 @@ async def test_an_idempotency_key_is_forgotten_once_it_expires(
     second = await api.post(TASKS, json={"title": "b"}, headers=headers)
     assert second.status_code == 201
     assert second.json()["id"] != first.json()["id"]
+
+
+async def test_a_database_with_the_retired_unique_idem_index_takes_new_tasks(
+    backing_servers: BackingServers, tokens: TokenFactory
+) -> None:
+    settings = make_settings(backing_servers)
+    async with AsyncMongoClient(settings.mongo_url) as mongo:
+        await mongo[settings.mongo_db]["tasks"].create_index(
+            "idem", name="idempotency_key", unique=True
+        )
+    app = create_app(settings, verifier=tokens.verifier())
+    async with app.router.lifespan_context(app):
+        await app.state.indexes_ready.wait()
+        user = User(tokens)
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tasks") as client:
+            for title in ("one", "two"):
+                created = await client.post(TASKS, json={"title": title}, headers=user.headers)
+                assert created.status_code == 201, created.text

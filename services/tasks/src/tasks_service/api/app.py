@@ -14,13 +14,13 @@ from taskmesh_common.app import create_service_app
 from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.mongo import (
     create_mongo_client,
-    ensure_indexes_forever,
     mongo_ping,
 )
 from taskmesh_common.security import TokenVerifier
 
-from tasks_service.adapters.idempotency import KEYS_COLLECTION, IdempotencyKeys, key_indexes
-from tasks_service.adapters.repository import COLLECTION, TaskRepository, task_indexes
+from tasks_service.adapters.idempotency import KEYS_COLLECTION, IdempotencyKeys
+from tasks_service.adapters.indexes import prepare_indexes_forever
+from tasks_service.adapters.repository import COLLECTION, TaskRepository
 from tasks_service.api.errors import install_task_errors
 from tasks_service.api.routes import router
 from tasks_service.config import Settings
@@ -57,11 +57,7 @@ def create_app(
         broker.start()
         token_verifier = verifier or TokenVerifier.from_settings(settings)
         indexes_ready = asyncio.Event()
-        index_task = asyncio.create_task(
-            ensure_indexes_forever(
-                db, {COLLECTION: task_indexes(), KEYS_COLLECTION: key_indexes()}, indexes_ready
-            )
-        )
+        index_task = asyncio.create_task(prepare_indexes_forever(db, indexes_ready))
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
         app.state.verifier = token_verifier
         app.state.indexes_ready = indexes_ready

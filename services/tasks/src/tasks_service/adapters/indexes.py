@@ -1,0 +1,30 @@
+"""The indexes of the tasks service's collections, made at start while the server is away."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo.asynchronous.database import AsyncDatabase
+from taskmesh_common.mongo import Document, ensure_indexes_forever
+
+from tasks_service.adapters.idempotency import KEYS_COLLECTION, key_indexes
+from tasks_service.adapters.repository import COLLECTION, task_indexes
+
+__all__ = ["prepare_indexes_forever"]
+
+# Indexes tasks no longer use. `idempotency_key` is unique on `idem`, a field task documents
+# no longer have: MongoDB indexes the missing field as null and would refuse every second insert.
+_RETIRED = {COLLECTION: frozenset({"idempotency_key"})}
+
+
+async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Event) -> None:
+    """Create the missing indexes and drop retired ones, then set `ready`."""
+    created = asyncio.Event()
+    await ensure_indexes_forever(
+        db, {COLLECTION: task_indexes(), KEYS_COLLECTION: key_indexes()}, created
+    )
+    for collection, retired in _RETIRED.items():
+        names = {index["name"] async for index in await db[collection].list_indexes()}
+        for name in sorted(retired & names):
+            await db[collection].drop_index(name)
+    ready.set()
