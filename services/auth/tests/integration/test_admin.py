@@ -219,6 +219,10 @@ async def test_retired_key_leaves_the_jwks_after_its_tokens_expire(settings: Set
         assert published == {first.kid, second.kid}
         later = now + timedelta(minutes=16)
         assert {k["kid"] for k in (await keys.jwks(later, fresh=True))["keys"]} == {second.kid}
+        # What the TTL index on `retire_after` deletes by: the old key's date, none for the new.
+        retire = {doc["_id"]: doc["retire_after"] async for doc in collection.find()}
+        assert retire[second.kid] is None
+        assert now + timedelta(minutes=15) <= retire[first.kid] <= later
     finally:
         await mongo.drop_database(settings.mongo_db)
         await mongo.close()
