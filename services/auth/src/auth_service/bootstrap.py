@@ -1,4 +1,5 @@
-"""Start-up and housekeeping work of an auth replica, run in the background of the lifespan."""
+"""Start-up work of an auth replica (indexes, the first signing key, the bootstrap admin),
+run in the background of the lifespan."""
 
 from __future__ import annotations
 
