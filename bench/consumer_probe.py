@@ -20,8 +20,8 @@ from bson import ObjectId
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import EventPublisher
 
+from bench.events import created_entry
 from bench.pipeline import processed_count, scrape, wait_for_processed
-from bench.relay_probe import created_entry
 
 __all__ = ["analytics_alone"]
 

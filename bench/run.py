@@ -1,6 +1,6 @@
 """The whole run: servers, the HTTP paths with tracing off and on (two sets of services side
-by side, their rounds taken in turn), writes and the event pipeline, the broker alone,
-memory; then the table and the JSON file.
+by side, their rounds taken in turn), one user's requests as the data grows, writes and the
+event pipeline, the broker and analytics alone, memory; then the table and the JSON file.
 
     uv run python -m bench [--seconds 10] [--connections 32] [--broker-messages 5000]
 """
@@ -20,14 +20,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from taskmesh_common.events.published import PUBLISHED_COLLECTION
-from taskmesh_common.mongo import create_mongo_client
 from taskmesh_local import RunningServices, ServerSet, start_servers
 from taskmesh_local.install import VEGETA, ensure_binary
 
-from bench import profiles, report, stack
+from bench import goals, profiles, report, stack
 from bench.broker import broker_rates
 from bench.consumer_probe import analytics_alone
+from bench.data_size import data_size
 from bench.fixed_rate import attack, cpu_per_request, sustainable_rate
 from bench.fixed_rate import report as vegeta_report
 from bench.paced import paced_posts
@@ -43,9 +42,6 @@ from bench.pipeline import (
     summaries_total,
     wait_for_processed,
 )
-from bench.relay_pace_probe import relay_at_pace
-from bench.relay_probe import relay_anatomy
-from bench.user_size_probe import user_size_costs
 from bench.wrk import WrkResult, combine, cpu_while_saturated, lua_script, run_wrk
 
 __all__ = ["main"]
@@ -56,6 +52,7 @@ RELAY_SECONDS = "outbox_relay_seconds_total"
 SEED_TASKS = 30
 WARMUP_SECONDS = 2
 PATHS = ("direct", "nginx", "gateway")
+UNTRACED = "untraced"  # the tracing-off set's namespace (its databases' prefix, with "_")
 
 
 def _say(message: str) -> None:
@@ -99,13 +96,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the fixed rate is this share of the slowest path's wrk throughput, and of "
         "direct's divided by the three paths (run at once, all reaching tasks)",
     )
-    parser.add_argument("--relay-documents", type=int, default=200)
-    parser.add_argument(
-        "--relay-pace",
-        type=float,
-        default=120.0,
-        help="writes a second for the relay at a steady pace (10 s of them, then its sweep)",
-    )
     parser.add_argument(
         "--analytics-events",
         type=int,
@@ -113,9 +103,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="events published straight to the exchange for analytics alone (its own ceiling)",
     )
     parser.add_argument(
-        "--user-tasks",
-        default="50,500,2000",
-        help="task counts of the users whose per-event cost analytics-by-user-size compares",
+        "--data-sizes",
+        default="1000,100000",
+        help="tasks in the database, in turn, while one user's GETs and login are measured",
+    )
+    parser.add_argument(
+        "--data-tasks-per-user",
+        type=int,
+        default=100,
+        help="the seeded tasks' owners: one user per this many tasks (1,000 at 100,000)",
+    )
+    parser.add_argument(
+        "--data-seconds",
+        type=float,
+        default=9.0,
+        help="wrk time per request (a task, a list of 20, a login) and data size",
     )
     parser.add_argument(
         "--rounds",
@@ -134,10 +136,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("http", "pipeline"),
+        choices=("http", "data", "pipeline"),
         default=None,
-        help="run one part: the GETs (both sets), or the writes, pipeline, broker and relay "
-        "(the traced set only); the default runs both",
+        help="run one part: the GETs (both sets), the data-size scenario (the untraced set), "
+        "or the writes, pipeline and broker (the traced set only); the default runs all",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -147,12 +149,12 @@ async def http_pass(
     sets: dict[str, RunningServices],
     args: argparse.Namespace,
     work: Path,
-    shared_pids: dict[str, int],
+    shared_pids: dict[str, stack.Pids],
 ) -> dict[str, list[dict[str, Any]]]:
     """Both GETs, straight to tasks, through nginx and through the gateway, for each set
     (tracing off and on), every target's rounds taken in turn with all the others': as fast
     as wrk gets answers (with the CPU each process used meanwhile), then at one fixed rate
-    for all (vegeta). `shared_pids`: servers both sets use (FerretDB, Redis)."""
+    for all (vegeta). `shared_pids`: servers both sets use (the engine, Redis)."""
     vegeta = ensure_binary(VEGETA)
     targets: dict[tuple[str, str], str] = {}
     tokens: dict[str, str] = {}
@@ -202,9 +204,11 @@ async def http_pass(
                 for (tracing, target), base in targets.items():
                     _say(f"tracing {tracing}: {endpoint} via {target}, round {round_no + 1}")
                     with _cpu_used(
-                        stack.service_pids(sets[tracing])
-                        | shared_pids
-                        | nginx_of[tracing].worker_pids(),
+                        {
+                            **stack.service_pids(sets[tracing]),
+                            **shared_pids,
+                            **nginx_of[tracing].worker_pids(),
+                        },
                         saturated.setdefault((tracing, endpoint, target), {}),
                     ):
                         result = await run_wrk(
@@ -239,7 +243,7 @@ async def http_pass(
                 overloaded = [
                     tracing
                     for tracing in sets
-                    if report.fixed_rate_overloaded(
+                    if goals.fixed_rate_overloaded(
                         next(
                             r for r in found if r["tracing"] == tracing and r["target"] == "direct"
                         ),
@@ -267,14 +271,14 @@ async def http_pass(
     }
 
 
-_WATCHED_AT_SATURATION = ("gateway", "nginx", "tasks", "ferretdb", "redis")
+_WATCHED_AT_SATURATION = ("gateway", "nginx", "tasks", "engine", "redis")
 
 
 @contextlib.contextmanager
-def _cpu_used(pids: dict[str, int], into: dict[str, float]) -> Iterator[None]:
+def _cpu_used(pids: dict[str, stack.Pids], into: dict[str, float]) -> Iterator[None]:
     """Adds to `into` the CPU seconds each process on a GET's way used during the block: the
-    gateway, nginx's worker, tasks, FerretDB, Redis, and wrk (this process's children that
-    ended meanwhile)."""
+    gateway, nginx's worker, tasks, the engine (FerretDB and PostgreSQL), Redis, and wrk
+    (this process's children that ended meanwhile)."""
     watched = {name: pid for name, pid in pids.items() if name in _WATCHED_AT_SATURATION}
     before = _cpu(watched)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -392,7 +396,7 @@ def _per_event(
     return dict(sorted(out.items(), key=lambda item: -item[1]))
 
 
-def _cpu(pids: dict[str, int]) -> dict[str, float | None]:
+def _cpu(pids: Mapping[str, stack.Pids]) -> dict[str, float | None]:
     return {name: stack.cpu_seconds(pid) for name, pid in pids.items()}
 
 
@@ -439,7 +443,7 @@ async def writes_and_pipeline(
         "tasks": mongo_commands(tasks_before),
         "analytics": mongo_commands(analytics_before),
     }
-    pids = stack.service_pids(running) | stack.server_pids(servers)
+    pids: dict[str, stack.Pids] = {**stack.service_pids(running), **stack.server_pids(servers)}
     cpu_before = _cpu(pids)
     counted_before = await summaries_total(urls["analytics"], tokens)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
@@ -461,9 +465,10 @@ async def writes_and_pipeline(
     _say(f"pipeline: waiting for analytics to count {created} tasks")
     spies: list[asyncio.Task[asyncio.subprocess.Process]] = []
     if args.profile:
-        # Idle samples too: waiting on FerretDB or the broker is where a drain's time goes.
+        # Idle samples too: waiting on the engine or the broker is where a drain's time goes.
+        services = stack.service_pids(running)
         spies = profiles.record(
-            {name: pids[name] for name in ("tasks", "analytics")},
+            {name: services[name] for name in ("tasks", "analytics")},
             seconds=15,
             folder=args.profile,
             label="drain" if pace is None else f"drain-paced-{pace:.0f}",
@@ -526,66 +531,11 @@ async def writes_and_pipeline(
         # What one event cost in CPU, all of it (POST, outbox, relay, broker, consumer,
         # spans), and the rate at which that would keep every core busy.
         "cpu_ms_per_event": cpu_per_event(cpu_before, cpu_after, total, os.cpu_count() or 1),
-        # Round trips to the MongoDB-protocol server per task written and applied (POST,
-        # relay and its sweep in tasks; consumer and projections in analytics).
+        # Round trips to the engine per task written and applied (POST and relay in
+        # tasks; consumer and projections in analytics).
         "mongo_commands_per_event": _per_event(commands_before, commands_after, total),
     }
     return writes, pipeline
-
-
-async def _sweep_cost(
-    running: RunningServices, servers: ServerSet, idle: Mapping[str, float]
-) -> dict[str, Any]:
-    """What sweeping the burst's entries out of their documents cost, per entry.
-
-    The relay sweeps after publishing, in quiet moments, so the burst's CPU per event
-    leaves it out; a steady state pays it too. Each process's CPU while the sweep ran,
-    less what it uses idle (``idle``: cores), over the entries recorded when it began;
-    the goals' report adds it to the burst's cost per event for a steady state's ceiling.
-    """
-    client = create_mongo_client(servers.mongo_url)
-    try:
-        entries = await client["tasks"][PUBLISHED_COLLECTION].count_documents({})
-    finally:
-        await client.close()
-    pids = stack.service_pids(running) | stack.server_pids(servers)
-    commands_before = mongo_commands(await scrape(running.urls["tasks"]))
-    cpu_before = _cpu(pids)
-    seconds = await _swept(servers.mongo_url, max_seconds=120)
-    cpu_after = _cpu(pids)
-    commands_after = mongo_commands(await scrape(running.urls["tasks"]))
-    # As if each process had used only its idle share meanwhile (None: not read at rest).
-    resting: dict[str, float | None] = {
-        name: first + idle[name] * seconds if first is not None and name in idle else None
-        for name, first in cpu_before.items()
-    }
-    cpu = cpu_per_event(resting, cpu_after, entries, os.cpu_count() or 1)
-    del cpu["ceiling_events_per_s"]
-    return {
-        "sweep_entries": entries,
-        "sweep_seconds": round(seconds, 1),
-        "sweep_cpu_ms_per_entry": cpu,
-        "sweep_mongo_commands_per_entry": _per_event(
-            {"tasks": commands_before}, {"tasks": commands_after}, entries
-        ),
-    }
-
-
-async def _swept(mongo_url: str, *, max_seconds: float) -> float:
-    """Wait until the tasks service's relay has no published entry left to sweep."""
-    began = time.monotonic()
-    client = create_mongo_client(mongo_url)
-    try:
-        records = client["tasks"][PUBLISHED_COLLECTION]
-        while time.monotonic() - began < max_seconds:
-            # Not count_documents: FerretDB reads every record to count them (~130 ms of
-            # its CPU for 4,000), which the sweep's cost per entry would include.
-            if await records.find_one({}, {"_id": 1}) is None:
-                break
-            await asyncio.sleep(0.5)
-    finally:
-        await client.close()
-    return time.monotonic() - began
 
 
 def _rss(running: RunningServices) -> dict[str, float | None]:
@@ -600,68 +550,36 @@ async def _writes_and_after(
     results: dict[str, Any],
     memory: dict[str, dict[str, float | None]],
 ) -> None:
-    """Writes and the pipeline on the traced set, memory at the end, the broker and the
-    relay alone."""
-    # A relay that has run a while counts its partitions as solely its own, and publishes
-    # without looking up what only it can have recorded; a fresh one does so only
-    # clock_skew (5 s) after it first took them. The HTTP part's tasks warm it up; alone,
-    # these do, in the 15 s below (their user is none of the writers counted later).
+    """Writes and the pipeline on the traced set, memory at the end, the broker and
+    analytics alone."""
+    # The first writes pay for connections and the relay's first claims: a user who is no
+    # writer takes that cost before anything is counted.
     stack.create_tasks(running.urls["tasks"], stack.new_user(running.urls["auth"], "warm"), 40)
-    await asyncio.sleep(2)  # and sweeps them, before the rest is read
-    # What each process uses at rest (cores), to take out of the sweep's cost below: over
-    # 15 s, the relays' background pass interval (each pass reads the pending documents).
-    pids = stack.service_pids(running) | stack.server_pids(servers)
-    rest_began, cpu_at_rest = time.monotonic(), _cpu(pids)
-    await asyncio.sleep(15)
-    rested = _cpu_share(cpu_at_rest, _cpu(pids), time.monotonic() - rest_began, digits=None)
-    idle = {name: cores for name, cores in rested.items() if cores is not None}
+    await asyncio.sleep(2)
     _say(f"writes: registering {args.writers} writers")
     urls = running.urls
     tokens = [stack.new_user(urls["auth"], f"writer{n}").token for n in range(args.writers)]
     results["writes"], results["pipeline"] = await writes_and_pipeline(
         running, servers, args, work, tokens
     )
-    # The lag at a pace the pipeline can keep up with: a share of what writes reached above,
-    # once the relay has swept what the burst left (a steady state has no such debt).
-    results["pipeline"] |= await _sweep_cost(running, servers, idle)
-    settled = results["pipeline"]["sweep_seconds"]
-    _say(f"pipeline: the relay swept the burst's entries in {settled:.1f} s")
+    # The lag at a pace the pipeline can keep up with: a share of what writes reached above.
     pace = max(10.0, round(results["writes"]["rps"] * args.pace_share))
     paced = await writes_and_pipeline(running, servers, args, work, tokens, pace=pace)
-    if not report.kept_up(paced[0]):
+    if not goals.kept_up(paced[0]):
         # Lag behind a pace the writes cannot hold only says how a backlog grows: note that
-        # run and take the lag again at three quarters of what they held (at 90/s offered
-        # 79 were delivered: three quarters of the pace alone fell behind again).
+        # run and take the lag again at three quarters of what they held.
         results["paced_writes_overloaded"], results["pipeline_paced_overloaded"] = paced
-        settled = await _swept(servers.mongo_url, max_seconds=120)
         pace = max(10.0, round(min(pace, paced[0]["rps"]) * 0.75))
-        _say(f"pipeline: the writes fell behind; again at {pace:.0f}/s after {settled:.1f} s")
+        _say(f"pipeline: the writes fell behind; again at {pace:.0f}/s")
         paced = await writes_and_pipeline(running, servers, args, work, tokens, pace=pace)
     results["paced_writes"], results["pipeline_paced"] = paced
     for name, mb in _rss(running).items():
         memory[name]["end_mb"] = mb
     _say(f"RabbitMQ alone: {args.broker_messages} messages, twice")
     results["broker"] = await broker_rates(servers.amqp_url, count=args.broker_messages)
-    _say(f"outbox relay alone: {args.relay_documents} pending documents, timed by phase")
-    results["relay"] = await relay_anatomy(
-        servers.mongo_url, servers.amqp_url, documents=args.relay_documents
-    )
-    _say(f"outbox relay at a steady {args.relay_pace:.0f} writes/s, then its sweep")
-    results["relay_at_pace"] = await relay_at_pace(
-        servers.mongo_url,
-        servers.amqp_url,
-        stack.server_pids(servers)["ferretdb"],
-        rate=args.relay_pace,
-        seconds=10.0,
-    )
     _say(f"analytics alone: {args.analytics_events} events straight to the exchange")
     results["analytics_alone"] = await analytics_alone(
         servers.amqp_url, EXCHANGE, urls["analytics"], events=args.analytics_events
-    )
-    sizes = [int(n) for n in args.user_tasks.split(",")]
-    _say(f"analytics by user size: users with {args.user_tasks} tasks, one event's cost")
-    results["analytics_by_user_size"] = await user_size_costs(
-        servers.mongo_url, stack.server_pids(servers)["ferretdb"], sizes=sizes
     )
 
 
@@ -678,7 +596,7 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "http": [],
     }
     memory: dict[str, dict[str, float | None]] = {}
-    _say("starting FerretDB, RabbitMQ, Redis and Jaeger on free ports")
+    _say("starting the engine (PostgreSQL, FerretDB), RabbitMQ, Redis and Jaeger on free ports")
     with start_servers(work / "servers", jaeger=True) as servers:
         env = servers.env()
         with contextlib.ExitStack() as sets:
@@ -687,28 +605,44 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if args.only != "pipeline":
                 _say("starting a second set beside it: tracing off")
                 untraced = sets.enter_context(
-                    stack.services_running(env, tracing=False, namespace="untraced")
+                    stack.services_running(env, tracing=False, namespace=UNTRACED)
                 )
             await asyncio.sleep(2)
             for name, mb in _rss(running).items():
                 memory.setdefault(name, {})["idle_mb"] = mb
-            if args.only != "pipeline":
+            if args.only in (None, "http"):
                 shared = {
                     name: pid
                     for name, pid in stack.server_pids(servers).items()
-                    if name in ("ferretdb", "redis")
+                    if name in ("engine", "redis")
                 }
                 results |= await http_pass({"off": untraced, "on": running}, args, work, shared)
+            if args.only in (None, "data"):
+                # Last on the untraced set: its databases hold only the HTTP part's tasks,
+                # and the pipeline's writes land in the traced set's.
+                sizes = [int(n) for n in args.data_sizes.split(",")]
+                results["data_size"] = await data_size(
+                    untraced,
+                    servers.mongo_url,
+                    db_prefix=f"{UNTRACED}_",
+                    sizes=sizes,
+                    tasks_per_user=args.data_tasks_per_user,
+                    seconds=args.data_seconds,
+                    rounds=args.rounds,
+                    connections=args.connections,
+                    work=work,
+                )
+            if args.only != "pipeline":
                 for name, mb in _rss(untraced).items():
                     memory.setdefault(name, {})["tracing_off_end_mb"] = mb
                 untraced.stop()  # idle from here on; the rest runs on the traced set
-            if args.only != "http":
+            if args.only in (None, "pipeline"):
                 await _writes_and_after(running, servers, args, work, results, memory)
     results["memory"] = memory
     if args.profile:
         results["profiles"] = profiles.summarize(args.profile)
-    results["ratios"] = report.ratios(results["http"], results.get("http_fixed_rate", []))
-    results["goals"] = report.goals(results)
+    results["ratios"] = goals.ratios(results["http"], results.get("http_fixed_rate", []))
+    results["goals"] = goals.goals(results)
     return results
 
 
@@ -716,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="taskmesh-bench-") as tmp:
+        # PostgreSQL runs as its own user and must pass through to its data folder inside.
+        Path(tmp).chmod(0o711)
         results = asyncio.run(bench(args, Path(tmp)))
     results["config"]["total_seconds"] = round(time.monotonic() - began, 1)
     report.print_report(results)

@@ -19,6 +19,7 @@ from taskmesh_local.net import free_ports, port_open
 
 __all__ = [
     "Nginx",
+    "Pids",
     "User",
     "child_pids",
     "cpu_seconds",
@@ -32,6 +33,9 @@ __all__ = [
 
 # Out of the way of the benchmark: a rate limit the run can never reach.
 UNLIMITED = "100000000/minute"
+
+# One process, or several read as one (the engine: FerretDB and the PostgreSQL cluster).
+Pids = int | tuple[int, ...]
 
 
 @contextlib.contextmanager
@@ -80,14 +84,29 @@ def service_pids(running: RunningServices) -> dict[str, int]:
     return pids
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) a process has used so far, in seconds."""
+def _own_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of one process and of its children that ended (as its
+    ``wait`` counted them), in seconds."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    # After the command: state is field 3 of stat(5), utime and stime fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # After the command: state is field 3 of stat(5); utime, stime, cutime and cstime are
+    # fields 14 to 17.
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Pids) -> float | None:
+    """CPU time (user + system) the processes and their children have used so far, ended
+    children included, in seconds: a PostgreSQL cluster's backends come and go under its
+    postmaster. None when one of ``pids`` cannot be read."""
+    total = 0.0
+    for pid in (pids,) if isinstance(pids, int) else pids:
+        own = _own_cpu_seconds(pid)
+        if own is None:
+            return None
+        total += own + sum(_own_cpu_seconds(child) or 0.0 for child in child_pids(pid))
+    return total
 
 
 def pid_with_argument(argument: str, *, in_title: bool = False) -> int | None:
@@ -107,13 +126,17 @@ def pid_with_argument(argument: str, *, in_title: bool = False) -> int | None:
     return None
 
 
-def server_pids(servers: ServerSet) -> dict[str, int]:
-    """The backing servers' processes (those found): FerretDB, RabbitMQ's Erlang VM, Redis,
-    Jaeger."""
+def server_pids(servers: ServerSet) -> dict[str, Pids]:
+    """The backing servers' processes (those found): the engine (FerretDB and the
+    PostgreSQL cluster's postmaster, whose children are its backends and workers),
+    RabbitMQ's Erlang VM, Redis, Jaeger."""
     mongo = servers.mongo_url.removeprefix("mongodb://").split("/")[0]
     redis = servers.redis_url.removeprefix("redis://").split("/")[0]
+    ferretdb = pid_with_argument(f"--listen-addr={mongo}")
+    # The postmaster's command line names its data folder, which no other cluster shares.
+    postgres = pid_with_argument(str(servers.layout.data("postgres")))
     found = {
-        "ferretdb": pid_with_argument(f"--listen-addr={mongo}"),
+        "engine": (ferretdb, postgres) if ferretdb and postgres else None,
         # The VM's -home is the node's data folder, which no other process names.
         "rabbitmq": pid_with_argument(str(servers.layout.data("rabbitmq"))),
         "redis": pid_with_argument(redis, in_title=True),
@@ -220,6 +243,7 @@ def start_nginx(upstream_url: str, conf_dir: Path) -> Nginx:
 @dataclass
 class User:
     email: str
+    password: str
     token: str
 
     @property
@@ -234,7 +258,7 @@ def new_user(auth_url: str, label: str) -> User:
         client.post(
             "/api/v1/auth/register", json={"email": email, "password": password}
         ).raise_for_status()
-        return User(email, _login(client, email, password))
+        return User(email, password, _login(client, email, password))
 
 
 def _login(client: httpx.Client, email: str, password: str) -> str:

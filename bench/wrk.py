@@ -32,13 +32,13 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string literal here
 
 
-def lua_script(token: str | list[str], *, method: str = "GET", body: Any = None) -> str:
-    """A wrk script sending ``token`` (several: each request the next one, in turn)."""
-    tokens = [token] if isinstance(token, str) else token
-    lines = [
-        f"wrk.method = {_lua_string(method)}",
-        f'wrk.headers["Authorization"] = {_lua_string("Bearer " + tokens[0])}',
-    ]
+def lua_script(token: str | list[str] | None, *, method: str = "GET", body: Any = None) -> str:
+    """A wrk script sending ``token`` (several: each request the next one, in turn; None: no
+    ``Authorization`` header, as for a login)."""
+    tokens = [] if token is None else [token] if isinstance(token, str) else token
+    lines = [f"wrk.method = {_lua_string(method)}"]
+    if tokens:
+        lines.append(f'wrk.headers["Authorization"] = {_lua_string("Bearer " + tokens[0])}')
     if body is not None:
         lines.append('wrk.headers["Content-Type"] = "application/json"')
         lines.append(f"wrk.body = {_lua_string(json.dumps(body))}")
