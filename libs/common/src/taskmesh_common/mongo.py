@@ -20,7 +20,6 @@ __all__ = [
     "Document",
     "Inserted",
     "create_mongo_client",
-    "delete_by_ids",
     "duplicate_positions",
     "ensure_indexes",
     "ensure_indexes_forever",
@@ -203,12 +202,3 @@ async def find_by_ids(
     if not wanted:
         return {}
     return {doc["_id"]: doc async for doc in collection.find({"_id": {"$in": wanted}}, projection)}
-
-
-async def delete_by_ids(collection: AsyncCollection[Document], ids: Iterable[Any]) -> int:
-    """Delete the documents with these ``_id`` s: one ``delete_many({_id: {$in: ids}})``;
-    returns how many were deleted."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return 0
-    return (await collection.delete_many({"_id": {"$in": wanted}})).deleted_count

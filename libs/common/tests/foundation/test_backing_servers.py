@@ -14,7 +14,6 @@ from taskmesh_common.health import ReadinessRegistry
 from taskmesh_common.mongo import (
     Document,
     create_mongo_client,
-    delete_by_ids,
     ensure_indexes,
     find_by_ids,
     insert_each,
@@ -103,13 +102,6 @@ async def test_find_by_ids_returns_the_documents_that_exist_by_id(
         "t0": {"_id": "t0", "n": 0},
     }
     assert await find_by_ids(db.things, []) == {}
-
-
-async def test_delete_by_ids_deletes_those_that_exist(db: AsyncDatabase[Document]) -> None:
-    await db.things.insert_many([{"_id": f"t{n}"} for n in range(5)])
-    assert await delete_by_ids(db.things, ["t1", "nope", "t3", "t1"]) == 2
-    assert await delete_by_ids(db.things, []) == 0
-    assert {d["_id"] async for d in db.things.find({})} == {"t0", "t2", "t4"}
 
 
 async def test_every_command_is_counted_by_command_and_collection(
