@@ -163,24 +163,26 @@ def _cpu_halved(cpu: dict[str, Any], before_ms: float, label: str) -> Check:
 
 
 def _posts(results: Results) -> list[Check]:
+    """POST against the gateway's single GET: tracing off's, as issue 24 counts it (0.35x in
+    the old engine's run of record), and tracing on's beside it (the writes run traced)."""
     writes = results.get("writes")
-    get_one = next(
-        (
-            r
-            for r in results.get("http") or []
-            if (r["tracing"], r["endpoint"], r["target"]) == ("on", "get_one", "gateway")
-        ),
-        None,
-    )
-    if not writes or not get_one or not get_one["rps"]:
+    gets = {
+        r["tracing"]: r["rps"]
+        for r in results.get("http") or []
+        if (r["endpoint"], r["target"]) == ("get_one", "gateway") and r["rps"]
+    }
+    if not writes or not gets:
         return []
-    # Both on the traced set: the writes run there.
-    share = writes["rps"] / get_one["rps"]
+    tracing = "off" if "off" in gets else "on"
+    share = writes["rps"] / gets[tracing]
+    detail = f"{share:.2f}x ({writes['rps']:.0f} against {gets[tracing]:.0f} req/s"
+    if tracing == "off" and "on" in gets:
+        detail += f"; {writes['rps'] / gets['on']:.2f}x tracing on's {gets['on']:.0f}"
     return [
         (
-            f"POST >= {POST_OVER_GET}x the gateway's single GET (tracing on)",
+            f"POST >= {POST_OVER_GET}x the gateway's single GET (tracing {tracing})",
             share >= POST_OVER_GET,
-            f"{share:.2f}x ({writes['rps']:.0f} against {get_one['rps']:.0f} req/s)",
+            detail + ")",
         )
     ]
 

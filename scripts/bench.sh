@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# FerretDB and Jaeger binaries, RabbitMQ and Redis packages, the venv.
+# The engine (PostgreSQL with DocumentDB, FerretDB in front), Jaeger, RabbitMQ and Redis, the venv.
 env PYTHONPATH="$PWD/infra/local/src" python3 -m taskmesh_local install
 
 # The benchmark's own servers: never the ones a `make up` stack or a test run uses.

@@ -280,18 +280,18 @@ def test_cpu_per_event_must_halve_and_every_acknowledged_write_be_counted() -> N
     )
 
 
-def test_posts_are_judged_against_the_traced_gateways_single_get() -> None:
+def test_posts_are_judged_against_the_gateways_single_get_with_tracing_off() -> None:
     http = [
-        {"tracing": "off", "endpoint": "get_one", "target": "gateway", "rps": 2000.0, "errors": 0},
-        {"tracing": "on", "endpoint": "get_one", "target": "gateway", "rps": 1000.0, "errors": 0},
+        {"tracing": "off", "endpoint": "get_one", "target": "gateway", "rps": 1000.0, "errors": 0},
+        {"tracing": "on", "endpoint": "get_one", "target": "gateway", "rps": 800.0, "errors": 0},
     ]
     verdicts = {
         goal: (met, text)
-        for goal, met, text in goals({"http": http, "writes": {"rps": 650.0, "errors": 0}})
+        for goal, met, text in goals({"http": http, "writes": {"rps": 550.0, "errors": 0}})
     }
-    assert verdicts["POST >= 0.6x the gateway's single GET (tracing on)"] == (
-        True,
-        "0.65x (650 against 1000 req/s)",
+    assert verdicts["POST >= 0.6x the gateway's single GET (tracing off)"] == (
+        False,
+        "0.55x (550 against 1000 req/s; 0.69x tracing on's 800)",
     )
 
 
