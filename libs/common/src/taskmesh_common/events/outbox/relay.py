@@ -134,6 +134,7 @@ class OutboxRelay:
         self._scanned_at = float("-inf")
         self._scan_now = True
         self._claiming = asyncio.Lock()
+        self._starting = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -198,9 +199,11 @@ class OutboxRelay:
         delay = 0.2
         while not self._stopping.is_set():
             try:
-                if not self.publisher.started:
-                    # No claims while the broker is away: other replicas may still reach it.
-                    await self.publisher.start(timeout=min(5.0, self.lease.total_seconds() / 2))
+                async with self._starting:  # one publisher channel for all cycles
+                    if not self.publisher.started:
+                        # No claims while the broker is away: other replicas may reach it.
+                        timeout = min(5.0, self.lease.total_seconds() / 2)
+                        await self.publisher.start(timeout=timeout)
                 claimed = await self.run_once()
             except Exception as exc:
                 logger.warning(
