@@ -4,8 +4,8 @@ A hundred thousand tasks through the API would take minutes of the run (and argo
 thousand registrations take as long); ``insert_many`` writes them in seconds. The documents
 have the shape the services write: ``task_document`` mirrors the tasks service's repository
 (``services/tasks/.../adapters/repository.py``), ``user_document`` the auth service's, so the
-services read seeded documents as their own. The events a write would carry are left out:
-seeded tasks are already published, as if the relay had long caught up.
+services read seeded documents as their own. Their outboxes are empty: seeded tasks are
+already published, as the relay leaves a document once it has caught up.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from taskmesh_common.events import OUTBOX_FIELD
 from tasks_service.domain.listing import NO_DUE_DATE
 from tasks_service.domain.model import Priority, Status, to_millis
 
@@ -55,9 +56,7 @@ def task_document(owner_id: str, n: int, now: datetime) -> Document:
         "created_at": created,
         "updated_at": created,
         "completed_at": created if status is Status.DONE else None,
-        "idem": task_id,
-        "idem_hash": None,
-        "_outbox": [],
+        OUTBOX_FIELD: [],
     }
 
 
@@ -73,7 +72,7 @@ def user_document(email: str, now: datetime) -> Document:
         "password_hash": "seeded-no-password",
         "created_at": now,
         "updated_at": now,
-        "_outbox": [],
+        OUTBOX_FIELD: [],
     }
 
 
@@ -101,8 +100,8 @@ async def seed_data(
     seeded = auth_db["users"].find({"email": {"$regex": f"^{SEEDED}"}}, {"_id": 1})
     owners = [u["_id"] async for u in seeded] or [str(uuid.uuid4())]
     wanted = max(0, total_tasks - have_tasks)
-    # Each document costs the engine far more in its indexes than in the insert (seven
-    # compound indexes: ~40x a collection with `_id` alone), so a few batches go at once.
+    # A document costs the engine far more in the tasks indexes than in the insert itself
+    # (~40x a collection with `_id` alone), so a few batches go at once.
     in_flight = asyncio.Semaphore(IN_FLIGHT)
     done = 0
 
