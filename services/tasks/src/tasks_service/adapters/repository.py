@@ -43,8 +43,6 @@ __all__ = [
     "COLLECTION",
     "SOURCE",
     "TaskRepository",
-    "list_query",
-    "list_sort",
     "task_indexes",
 ]
 
@@ -130,7 +128,7 @@ def _after(order: SortOrder, values: list[Any]) -> Document:
     return {"$or": branches}
 
 
-def list_query(flt: TaskFilter, order: SortOrder, after: list[Any] | None = None) -> Document:
+def _list_query(flt: TaskFilter, order: SortOrder, after: list[Any] | None = None) -> Document:
     """The filter of one page of `flt`, strictly after the sort key `after`."""
     query: Document = {"owner_id": flt.owner_id, **_LIVE}
     if flt.status is not None:
@@ -156,7 +154,7 @@ def list_query(flt: TaskFilter, order: SortOrder, after: list[Any] | None = None
     return query if len(clauses) == 1 else {"$and": clauses}
 
 
-def list_sort(order: SortOrder) -> list[tuple[str, int]]:
+def _list_sort(order: SortOrder) -> list[tuple[str, int]]:
     return [(_FIELDS[key], direction) for key, direction in SORT_KEYS[order]]
 
 
@@ -216,8 +214,8 @@ class TaskRepository:
     ) -> tuple[list[Task], bool]:
         """One page in `order`, strictly after the key `after`; and whether more follow."""
         cursor = (
-            self.collection.find(list_query(flt, order, after), projection=_NO_OUTBOX)
-            .sort(list_sort(order))
+            self.collection.find(_list_query(flt, order, after), projection=_NO_OUTBOX)
+            .sort(_list_sort(order))
             .limit(limit + 1)
         )
         docs = await cursor.to_list(length=limit + 1)

@@ -76,7 +76,7 @@ class Tasks:
     async def create(
         self, owner_id: str, draft: Draft, idempotency_key: str | None = None
     ) -> tuple[Task, bool]:
-        """The new task, True; or the task an earlier request made under the same key, False."""
+        """The task and whether this call inserted it (False: a replay of the same key)."""
         task = new_task(owner_id=owner_id, **dataclasses.asdict(draft))
         if idempotency_key is None:
             if not await self.repo.add(task):
@@ -94,8 +94,7 @@ class Tasks:
             return await self._insert_or_read(task)
         if record.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        saved, _ = await self._replay(record, task)
-        return saved, False
+        return await self._replay(record, task)
 
     async def _replay(self, record: IdempotencyRecord, task: Task) -> tuple[Task, bool]:
         found = await self.repo.get_any(record.task_id)
