@@ -108,10 +108,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.readiness.add("redis", redis.ping)
         state.readiness.add("signing_key", lambda: keys.current(utcnow()))
 
-        relay.start()
+        async def start_relay() -> None:
+            # After auth's indexes: on DocumentDB, index builds racing in one database deadlock.
+            await indexes_ready.wait()
+            relay.start()
+
         background = [
             index_task,
             asyncio.create_task(start_up_forever(settings, indexes_ready, keys, accounts)),
+            asyncio.create_task(start_relay()),
         ]
         try:
             yield
