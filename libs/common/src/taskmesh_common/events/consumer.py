@@ -168,9 +168,13 @@ class Consumer:
     async def _setup(self) -> None:
         connection = await self.broker.wait()
         if self.processed is not None:
-            with contextlib.suppress(Exception):
-                # Its TTL index expires old ids; never blocks consuming (retried next set-up).
-                await self.processed.ensure_indexes()
+            try:
+                await self.processed.ensure_indexes()  # the TTL index that expires old ids
+            except Exception as exc:
+                # Never blocks consuming: ids are only kept longer, until the next start.
+                logger.warning(
+                    "dedupe TTL index not created", extra={"queue": self.queue, "error": str(exc)}
+                )
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
