@@ -12,7 +12,7 @@ set -euo pipefail
 src=$(realpath "$1")
 stage=$(realpath -m "$2")
 work=$(mktemp -d "${TMPDIR:-/tmp}/taskmesh-engine-build.XXXXXX")
-trap 'kill "${beat_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 
 pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -37,23 +37,11 @@ fi
 
 step() {
     local name=$1 dir=$2
-    shift 2
-    echo "taskmesh-local: building $name" >&2
     local started=$SECONDS
-    (while sleep 20; do echo "taskmesh-local:   still building $name ($((SECONDS - started)) s)" >&2; done) &
-    beat_pid=$!
-    if ! make -C "$dir" -j"$jobs" PG_CONFIG="$pg_config" with_llvm=no COPT="$copt" "$@" \
-        >"$work/$name.log" 2>&1; then
-        kill "$beat_pid" 2>/dev/null || true
-        grep -E "error|Error" "$work/$name.log" | tail -n 20 | cut -c1-400 >&2
-        echo "taskmesh-local: building $name failed" >&2
-        exit 1
-    fi
-    kill "$beat_pid" 2>/dev/null || true
-    wait "$beat_pid" 2>/dev/null || true
-    make -C "$dir" PG_CONFIG="$pg_config" with_llvm=no COPT="$copt" DESTDIR="$stage" install \
-        >>"$work/$name.log" 2>&1
-    echo "taskmesh-local: built $name in $((SECONDS - started)) s" >&2
+    echo "building $name"
+    make -C "$dir" -j"$jobs" PG_CONFIG="$pg_config" with_llvm=no COPT="$copt"
+    make -C "$dir" PG_CONFIG="$pg_config" with_llvm=no COPT="$copt" DESTDIR="$stage" install
+    echo "built $name in $((SECONDS - started)) s"
 }
 
 cp -a "$src/pg_cron" "$src/pgvector" "$src/documentdb" "$work/"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from taskmesh_local.config import LocalError, Ports, parse_port
-from taskmesh_local.engine import SOURCES, tree_hash, vendor_dir
+from taskmesh_local.engine import SOURCES
 from taskmesh_local.install import module_version
 from taskmesh_local.paths import cache_dir, local_dir
+from taskmesh_local.sources import tree_hash, vendor_dir
 from taskmesh_local.stack import Stack
 
 

@@ -208,8 +208,12 @@ def rabbitmq_part(layout: Layout, ports: RabbitPorts, port_vars: dict[str, str])
     )
 
 
-def _jaeger_config(ui: int, grpc: int, otlp_grpc: int, otlp_http: int) -> str:
-    # Memory storage, OTLP in, query API out; nothing else listens (no metrics, no zipkin).
+def _jaeger_config(
+    ui: int, grpc: int, otlp_grpc: int, otlp_http: int, assets: Path | None = None
+) -> str:
+    # Memory storage, OTLP in, query API and web UI out; nothing else listens (no metrics,
+    # no zipkin). Without built assets the UI is Jaeger's placeholder page.
+    ui_assets = f'\n    ui:\n      assets_path: "{assets}"' if assets is not None else ""
     return f"""\
 service:
   extensions: [jaeger_storage, jaeger_query]
@@ -228,7 +232,7 @@ service:
 extensions:
   jaeger_query:
     # Otherwise the query service traces itself to localhost:4317 and waits on it at exit.
-    enable_tracing: false
+    enable_tracing: false{ui_assets}
     storage:
       traces: memstore
     http:
@@ -263,12 +267,14 @@ def jaeger_part(
     grpc: tuple[int, str],
     otlp_grpc: tuple[int, str],
     otlp_http: tuple[int, str],
+    ui_assets: Path | None = None,
 ) -> Part:
+    """Jaeger v2 with memory storage; ``ui_assets``: a built jaeger-ui to serve at ``ui``."""
     config = layout.conf("jaeger") / "config.yaml"
 
     def prepare() -> None:
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(_jaeger_config(ui[0], grpc[0], otlp_grpc[0], otlp_http[0]))
+        config.write_text(_jaeger_config(ui[0], grpc[0], otlp_grpc[0], otlp_http[0], ui_assets))
 
     return Part(
         name="jaeger",

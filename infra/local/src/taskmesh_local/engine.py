@@ -1,9 +1,7 @@
 """The local MongoDB-compatible engine: DocumentDB's PostgreSQL 15 extensions, built from
 pinned sources, under FerretDB v2 (built with Go, see ``install.FERRETDB``).
 
-Sources come from ``../shared/vendor/`` beside the checkout when it is there (each archive
-checked by its sha256), else from upstream (checked by a hash of the files it holds, which a
-tag's archive and ``git archive`` share). The built extensions are staged in the cache under a
+Sources are pinned (see sources.py). The built extensions are staged in the cache under a
 stamp of the sources and the build script, so a second ``install`` builds nothing, then copied
 into PostgreSQL's own folders: PostgreSQL 15 loads extensions from nowhere else.
 """
@@ -15,25 +13,23 @@ import filecmp
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
-import sys
-import tarfile
 import tempfile
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from taskmesh_local import sources
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import cache_dir, checkout_root
+from taskmesh_local.sources import Source
+from taskmesh_local.steps import run_step, say
 
 __all__ = [
     "BUILD_PACKAGES",
     "PG_BIN",
     "SOURCES",
-    "Source",
     "ensure_extensions",
     "extensions_installed",
-    "tree_hash",
 ]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -54,15 +50,6 @@ BUILD_PACKAGES = (
 BUILD_SCRIPT = checkout_root() / "infra" / "local" / "engine" / "build-extensions.sh"
 # Bumped when the way we build changes, so that extensions built the old way are rebuilt.
 RECIPE = "documentdb-1"
-
-
-@dataclass(frozen=True)
-class Source:
-    folder: str  # the name the build script expects
-    archive: str  # the file name in ../shared/vendor
-    sha256: str  # of that archive
-    tree: str  # of the files it holds (tree_hash), the same for upstream's tag archive
-    url: str
 
 
 SOURCES = (
@@ -90,81 +77,6 @@ SOURCES = (
 )
 
 
-def _say(message: str) -> None:
-    print(f"taskmesh-local: {message}", file=sys.stderr, flush=True)
-
-
-def vendor_dir() -> Path:
-    override = os.environ.get("TASKMESH_VENDOR_DIR")
-    return Path(override) if override else checkout_root().parent / "shared" / "vendor"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def tree_hash(archive: Path) -> str:
-    """A hash of the files (and links) an archive holds, below its one top folder."""
-    items = []
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-            if member.isfile():
-                handle = tar.extractfile(member)
-                data = handle.read() if handle is not None else b""
-            elif member.issym():
-                data = member.linkname.encode()
-            else:
-                continue
-            items.append((name, hashlib.sha256(data).digest()))
-    digest = hashlib.sha256()
-    for name, data_hash in sorted(items):
-        digest.update(name.encode() + b"\0" + data_hash)
-    return digest.hexdigest()
-
-
-def _archive(source: Source) -> Path:
-    """The checked archive: from the vendor folder, else downloaded once into the cache."""
-    vendored = vendor_dir() / source.archive
-    if vendored.is_file():
-        if _file_sha256(vendored) != source.sha256:
-            raise LocalError(f"{vendored} does not match its pinned sha256")
-        return vendored
-    cached = cache_dir() / "sources" / source.archive
-    if cached.is_file() and tree_hash(cached) == source.tree:
-        return cached
-    _say(f"downloading {source.url}")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(cached.name + ".part")
-    try:
-        with urllib.request.urlopen(source.url, timeout=60) as response, partial.open("wb") as out:
-            shutil.copyfileobj(response, out)
-    except OSError as exc:
-        raise LocalError(
-            f"{source.archive} is neither in {vendor_dir()} nor downloadable ({exc})"
-        ) from exc
-    if tree_hash(partial) != source.tree:
-        partial.unlink()
-        raise LocalError(f"{source.url} does not hold the pinned files")
-    partial.replace(cached)
-    return cached
-
-
-def _unpack(archive: Path, into: Path) -> None:
-    """Extract ``archive`` without its top folder."""
-    into.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            if "/" not in member.name:
-                continue
-            member.name = member.name.split("/", 1)[1]
-            tar.extract(member, into, filter="data")
-
-
 def _stamp() -> str:
     digest = hashlib.sha256(RECIPE.encode() + BUILD_SCRIPT.read_bytes())
     for source in SOURCES:
@@ -175,14 +87,13 @@ def _stamp() -> str:
 def _build(stage: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="taskmesh-engine-src-") as tmp:
         for source in SOURCES:
-            _unpack(_archive(source), Path(tmp) / source.folder)
+            sources.unpack(sources.archive(source), Path(tmp) / source.folder)
         building = stage.with_name(stage.name + ".building")
         shutil.rmtree(building, ignore_errors=True)
-        _say("building the DocumentDB engine's PostgreSQL extensions (about a minute or two)")
-        try:
-            subprocess.run(["bash", str(BUILD_SCRIPT), tmp, str(building)], check=True)
-        except subprocess.CalledProcessError as exc:
-            raise LocalError(f"building the DocumentDB extensions failed: {exc}") from exc
+        run_step(
+            "building the DocumentDB engine's PostgreSQL extensions (a minute or two)",
+            ["bash", str(BUILD_SCRIPT), tmp, str(building)],
+        )
         shutil.rmtree(stage, ignore_errors=True)
         building.replace(stage)
 
@@ -191,8 +102,15 @@ def _staged_files(stage: Path) -> list[Path]:
     return sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
 
 
+def _mode(path: Path) -> str:
+    return f"{stat.S_IMODE(path.stat().st_mode):o}"
+
+
 def _install_into_system(stage: Path) -> None:
-    """Copy the staged files into PostgreSQL's folders where they differ (as root, or sudo)."""
+    """Copy the staged files into PostgreSQL's folders where they differ (as root, or sudo).
+
+    Each file goes in under a new name and is renamed over the old one: a running cluster
+    keeps the library it mapped, where overwriting it in place could crash it."""
     differ = [
         rel
         for rel in _staged_files(stage)
@@ -201,14 +119,19 @@ def _install_into_system(stage: Path) -> None:
     ]
     if not differ:
         return
-    _say(f"installing {len(differ)} extension files into PostgreSQL's folders")
+    say(f"installing {len(differ)} extension files into PostgreSQL's folders")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    try:
-        subprocess.run(
-            [*sudo, "cp", "-r", "--no-preserve=ownership", f"{stage}/.", "/"], check=True
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise LocalError(f"installing the DocumentDB extensions failed: {exc}") from exc
+    for rel in differ:
+        target = Path("/") / rel
+        fresh = target.with_name(f".{target.name}.taskmesh-new")
+        try:
+            subprocess.run(
+                [*sudo, "install", "-D", "-m", _mode(stage / rel), str(stage / rel), str(fresh)],
+                check=True,
+            )
+            subprocess.run([*sudo, "mv", "-f", str(fresh), str(target)], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise LocalError(f"installing {target} failed: {exc}") from exc
 
 
 def extensions_installed() -> bool:

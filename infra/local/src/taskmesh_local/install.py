@@ -20,9 +20,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import engine
+from taskmesh_local import engine, jaeger_ui
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import cache_dir, checkout_root
+from taskmesh_local.steps import run_step
 
 __all__ = [
     "DEBIAN_PACKAGES",
@@ -130,10 +131,10 @@ def _go() -> str:
 def _build(spec: GoBinary, target: Path) -> None:
     # Go's build cache stays where Go keeps it (outside the checkout): a rebuild is quick.
     tmp_out = target.with_name(f".{target.name}.building")
-    subprocess.run(
+    run_step(
+        f"building {target.name} with go (Jaeger takes minutes the first time)",
         [_go(), "build", "-trimpath", "-o", str(tmp_out), spec.package],
         cwd=spec.source,
-        check=True,
     )
     tmp_out.replace(target)
 
@@ -151,11 +152,7 @@ def ensure_binary(spec: GoBinary) -> Path:
             return target
         # A binary without a stamp came from elsewhere: keep it if it starts.
         if not (target.exists() and not stamp_file.exists() and _runs(target)):
-            _say(f"building {target.name} with go (Jaeger takes minutes the first time)")
-            try:
-                _build(spec, target)
-            except subprocess.CalledProcessError as exc:
-                raise LocalError(f"building {spec.name} failed: {exc}") from exc
+            _build(spec, target)
             if not _runs(target):
                 raise LocalError(f"{target} was built but does not start")
         stamp_file.write_text(stamp + "\n")
@@ -221,6 +218,7 @@ def install(*, venv: bool = True) -> dict[str, Path]:
     ensure_debian_packages()
     engine.ensure_extensions()
     binaries = {spec.name: ensure_binary(spec) for spec in (FERRETDB, JAEGER)}
+    binaries["jaeger-ui"] = jaeger_ui.ensure_ui()
     if venv:
         ensure_venv()
     return binaries

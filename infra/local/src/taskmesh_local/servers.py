@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, net, runner
+from taskmesh_local import backing, engine, install, jaeger_ui, net, runner
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import Layout
 
@@ -98,6 +98,7 @@ def _parts(
                 grpc=(ports["jaeger_grpc"], "port"),
                 otlp_grpc=(ports["otlp_grpc"], "port"),
                 otlp_http=(ports["otlp_http"], "port"),
+                ui_assets=jaeger_ui.built_ui(),
             )
         )
     # RabbitMQ registers with epmd as it boots: epmd must be listening first; FerretDB

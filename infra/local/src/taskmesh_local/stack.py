@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, runner, services
+from taskmesh_local import backing, engine, install, jaeger_ui, runner, services
 from taskmesh_local.config import LocalError, Ports
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
@@ -108,6 +108,7 @@ class Stack:
                 grpc=(p.jaeger_grpc, var("jaeger_grpc")),
                 otlp_grpc=(p.otlp_grpc, var("otlp_grpc")),
                 otlp_http=(p.otlp_http, var("otlp_http")),
+                ui_assets=jaeger_ui.built_ui(),
             )
         if name in services.SERVICE_NAMES:
             return services.service_part(
@@ -186,6 +187,7 @@ class Stack:
             install.ensure_binary(install.FERRETDB)
         elif name == "jaeger":
             install.ensure_binary(install.JAEGER)
+            jaeger_ui.ensure_ui()
         else:
             install.ensure_venv()
         return bool(self._start_group([name], ready_path="/healthz"))

@@ -1,0 +1,143 @@
+"""Headless Chromium (Debian's package) driven through the DevTools protocol.
+
+Enough of the protocol to use a page as a person would: open a URL, wait until something
+shows, click it, read what the page shows, and keep a screenshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+__all__ = ["Page", "chromium", "open_page"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise RuntimeError("chromium is not installed (Debian: apt-get install chromium)")
+    return found
+
+
+class Page:
+    """One browser tab, spoken to over its DevTools websocket."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        call_id = next(self._ids)
+        await self._socket.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        while True:  # events arrive in between; this page asks one thing at a time
+            message = json.loads(await self._socket.recv())
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+    async def goto(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, *, timeout: float = 60.0) -> Any:
+        """Evaluate ``expression`` until it is truthy; its value. The page renders as it
+        likes: ``timeout`` is a ceiling for a busy machine, not an expectation."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(RuntimeError):  # a page between two documents
+                value = await self.evaluate(expression)
+                if value:
+                    return value
+            if time.monotonic() > deadline:
+                text = await self.evaluate("document.body ? document.body.innerText : ''")
+                raise AssertionError(f"never true: {expression}\npage text:\n{text[:2000]}")
+            await asyncio.sleep(0.25)
+
+    async def text(self) -> str:
+        return str(await self.evaluate("document.body.innerText"))
+
+    async def screenshot(self, path: Path) -> None:
+        shot = await self.call("Page.captureScreenshot", format="png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _devtools_port(profile: Path, browser: subprocess.Popen[bytes], timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    active = profile / "DevToolsActivePort"
+    while time.monotonic() < deadline:
+        if browser.poll() is not None:
+            raise RuntimeError(f"chromium exited with {browser.returncode} while starting")
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(active.read_text().split()[0])
+        time.sleep(0.1)
+    raise RuntimeError(f"chromium wrote no {active} within {timeout:.0f} s")
+
+
+@contextlib.asynccontextmanager
+async def open_page(width: int = 1440, height: int = 900) -> AsyncIterator[Page]:
+    """A headless Chromium of its own (a throwaway profile) and its one tab."""
+    with tempfile.TemporaryDirectory(prefix="taskmesh-chromium-") as profile:
+        browser = subprocess.Popen(
+            [
+                chromium(),
+                "--headless=new",
+                "--no-sandbox",  # we may be root; the sandbox refuses to run as root
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--remote-allow-origins=*",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            port = _devtools_port(Path(profile), browser, timeout=60)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                targets = json.load(r)
+            url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+            async with connect(url, max_size=None) as socket:
+                page = Page(socket)
+                await page.call("Page.enable")
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=width,
+                    height=height,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
+                yield page
+        finally:
+            browser.terminate()
+            try:
+                browser.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait()
