@@ -99,7 +99,9 @@ def _devtools_port(profile: Path, browser: subprocess.Popen[bytes], timeout: flo
 @contextlib.asynccontextmanager
 async def open_page(width: int = 1440, height: int = 900) -> AsyncIterator[Page]:
     """A headless Chromium of its own (a throwaway profile) and its one tab."""
-    with tempfile.TemporaryDirectory(prefix="taskmesh-chromium-") as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="taskmesh-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         browser = subprocess.Popen(
             [
                 chromium(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ from pymongo import MongoClient
 from taskmesh_common.testing import random_email, unique_name
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_local import RunningServices, start_servers, start_services
+
+# --import-mode=importlib puts no test folder on sys.path: make the helpers (browser.py)
+# importable.
+sys.path.insert(0, str(Path(__file__).parent))
 
 T = TypeVar("T")
 

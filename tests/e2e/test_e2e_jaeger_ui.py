@@ -60,7 +60,7 @@ async def test_the_jaeger_ui_shows_a_request_from_gateway_to_analytics(
         # What the UI's search form submits for service "gateway".
         await page.goto(f"{jaeger_url}/search?service=gateway&lookback=1h&limit=100")
         link = f"document.querySelector('a[href*=\"/trace/{trace_id}\"]')"
-        await page.wait_for(link)
+        await page.wait_for(f"!!{link}")
         await page.evaluate(f"{link}.click()")
         await page.wait_for(f"location.pathname.endsWith('/trace/{trace_id}')")
         shown = await page.wait_for(
