@@ -11,6 +11,7 @@ and how the list's throughput compares with the single task's at each size.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ async def data_size(
         for size in sorted(sizes):
             users = max(1, size // tasks_per_user)
             _say(f"data size: seeding up to {size} tasks and {users} users")
+            began = time.monotonic()
             added = await seed_data(
                 client[f"{db_prefix}tasks"],
                 client[f"{db_prefix}auth"],
@@ -76,6 +78,7 @@ async def data_size(
                 users=users,
                 progress=lambda done: _say(f"data size: {done}"),
             )
+            seed_seconds = round(time.monotonic() - began, 1)
             in_db = {
                 "tasks": await client[f"{db_prefix}tasks"]["tasks"].count_documents({}),
                 "users": await client[f"{db_prefix}auth"]["users"].count_documents({}),
@@ -111,6 +114,7 @@ async def data_size(
                         "tasks_in_db": in_db["tasks"],
                         "users_in_db": in_db["users"],
                         "seeded_tasks": added["tasks"],
+                        "seed_seconds": seed_seconds,
                         "endpoint": name,
                         "connections": _connections(name, connections),
                         **combine(runs[name]),

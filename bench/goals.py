@@ -122,7 +122,7 @@ def _pipeline(results: Results) -> list[Check]:
             written, counted = run.get("tasks_written", 0), run.get("counted_in_summaries", 0)
             checks.append(
                 (
-                    f"every acknowledged write counted once ({label})",
+                    f"no acknowledged write lost ({label})",
                     bool(run.get("all_applied")),
                     f"{written} written, {counted} in the users' statistics",
                 )

@@ -171,7 +171,7 @@ def print_report(results: Results) -> None:
     _print_data_size(results.get("data_size"))
     print("\n== Goals (issue 24) ==")
     for goal, met, numbers in results["goals"]:
-        print(f"  {'met   ' if met else 'MISSED'}  {goal:<58} {numbers}")
+        print(f"  {'met   ' if met else 'MISSED'}  {goal:<64} {numbers}")
 
 
 def _print_data_size(found: dict[str, Any] | None) -> None:
