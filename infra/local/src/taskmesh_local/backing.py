@@ -47,13 +47,13 @@ def postgres_part(layout: Layout, *, throwaway: bool = False) -> Part:
     """The PostgreSQL cluster under the engine, on a Unix socket only (no TCP port)."""
     return Part(
         name="postgres",
-        argv=cluster.postgres_argv(layout),
+        argv=cluster.postgres_argv(layout, throwaway=throwaway),
         marker="postgres",
         ports=(),
         ready=lambda: cluster.postgres_ready(layout),
         start_timeout=60.0,
         stop_timeout=30.0,
-        prepare=lambda: cluster.ensure_cluster(layout, throwaway=throwaway),
+        prepare=lambda: cluster.ensure_cluster(layout),
         user=cluster.cluster_user(),
     )
 
