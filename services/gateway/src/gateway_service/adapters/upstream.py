@@ -5,7 +5,8 @@ aiohttp rather than httpx: measured as a proxy client on this hardware, aiohttp 
 
 Each attempt is one client span, made here rather than by the OpenTelemetry aiohttp
 instrumentation: its signal hooks cost ~90 us of CPU per request, sampled or not, the
-largest part of what tracing cost the gateway (docs/performance.md); this costs ~20 us.
+largest part of what tracing cost the gateway (docs/performance.md#gateway-upstream); this
+costs ~20 us.
 """
 
 from __future__ import annotations
