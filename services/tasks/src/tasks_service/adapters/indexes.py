@@ -13,8 +13,13 @@ from tasks_service.adapters.repository import COLLECTION, task_indexes
 __all__ = ["prepare_indexes_forever"]
 
 # Indexes tasks no longer use. `idempotency_key` is unique on `idem`, a field task documents
-# no longer have: MongoDB indexes the missing field as null and would refuse every second insert.
-_RETIRED = {COLLECTION: frozenset({"idempotency_key"})}
+# no longer have: MongoDB indexes the missing field as null and would refuse every second
+# insert. The per-filter indexes cost every write more than they saved a list.
+_RETIRED = {
+    COLLECTION: frozenset(
+        {"idempotency_key", "owner_status", "owner_priority", "owner_tags", "owner_due_date"}
+    )
+}
 
 
 async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Event) -> None:
