@@ -85,12 +85,11 @@ def _instrument_libraries() -> None:
     # Not aiohttp: its instrumentation's signal hooks cost the gateway ~90 us of CPU per
     # proxied request, sampled or not; the gateway's upstream client makes its own span.
     # The other aiohttp calls (JWKS, the OpenAPI documents) are rare and need none.
+    # Not httpx: no service calls with it (it is a test client only).
     from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    HTTPXClientInstrumentor().instrument()
     PymongoInstrumentor().instrument()
     RedisInstrumentor().instrument()
     # The instrumentation declares aio_pika < 10 and silently does nothing with 10.x
