@@ -67,7 +67,8 @@ def build_verifier(settings: Settings, keys: KeyStore) -> TokenVerifier:
 async def start_up_forever(
     settings: Settings, indexes_ready: asyncio.Event, keys: KeyStore, accounts: Accounts
 ) -> None:
-    """Create the first signing key and the bootstrap admin, retrying while MongoDB is away."""
+    """Create the first signing key and, while no admin exists, the bootstrap admin; retry
+    while MongoDB is away."""
     await indexes_ready.wait()
     delay = 0.2
     while True:
@@ -75,7 +76,7 @@ async def start_up_forever(
             await keys.ensure_key(utcnow())
             password = settings.bootstrap_admin_password
             if settings.bootstrap_admin_email and password is not None:
-                await accounts.ensure_admin(
+                await accounts.create_first_admin(
                     settings.bootstrap_admin_email, password.get_secret_value()
                 )
         except Exception as exc:

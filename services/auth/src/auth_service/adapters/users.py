@@ -30,10 +30,16 @@ __all__ = [
     "encode_cursor",
 ]
 
+BOOTSTRAP_ADMIN_FIELD = "bootstrap_admin"
 USER_INDEXES = [
     # Emails are stored normalised, so this one index makes "any letter case" a duplicate.
     IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
     IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)], name="created_order"),
+    # Only the bootstrap admin carries the field: replicas starting together (even with
+    # different bootstrap emails) can create one such account between them, never two.
+    IndexModel(
+        [(BOOTSTRAP_ADMIN_FIELD, ASCENDING)], unique=True, sparse=True, name="bootstrap_admin"
+    ),
 ]
 LIVE: Document = {DELETED_FIELD: {"$ne": True}}
 
@@ -76,7 +82,11 @@ class UserRepository:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def add(self, user: User, events: list[Document]) -> None:
+    async def add(
+        self, user: User, events: list[Document], *, bootstrap_admin: bool = False
+    ) -> None:
+        """Insert a new user; EmailTaken if the email (or, for the bootstrap admin, the one
+        bootstrap admin's place) is taken."""
         doc: Document = {
             "_id": user.id,
             "email": user.email,
@@ -88,6 +98,8 @@ class UserRepository:
             "updated_at": user.created_at,
             OUTBOX_FIELD: events,
         }
+        if bootstrap_admin:
+            doc[BOOTSTRAP_ADMIN_FIELD] = True
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError:
@@ -96,6 +108,10 @@ class UserRepository:
     async def by_email(self, email: str) -> User | None:
         doc = await self.collection.find_one(email_filter(email))
         return _user(doc) if doc else None
+
+    async def any_admin(self) -> bool:
+        """Whether any admin exists, enabled or not (deleted ones do not count)."""
+        return await self.collection.find_one({"role": "admin", **LIVE}, {"_id": 1}) is not None
 
     async def by_id(self, user_id: str) -> User | None:
         doc = await self.collection.find_one({"_id": user_id, **LIVE})

@@ -129,24 +129,36 @@ class Accounts:
                 return updated
         raise ChangeNotAllowed("The user changed concurrently; try again")
 
-    async def ensure_admin(self, email: str, password: str) -> None:
-        """Create the bootstrap admin, or make the existing account an enabled admin.
+    async def create_first_admin(self, email: str, password: str) -> User | None:
+        """Create the bootstrap admin if no admin exists at all; None when it is not created.
 
-        Idempotent; an existing password is left alone (the variable only seeds it).
+        It never touches an existing account: an address already registered (by anyone, for
+        any role) is left as it is, and nothing is promoted or re-enabled. Replicas racing
+        here create at most one account between them (the email and the bootstrap marker are
+        unique), so a concurrent loser just finds its insert refused.
         """
-        email = normalise_email(email)
-        existing = await self.users.by_email(email)
-        if existing is None:
-            try:
-                await self.register(email, password, "Administrator", role="admin")
-                logger.info("bootstrap admin created")
-            except EmailTaken:
-                pass  # another replica created it at the same moment
-            return
-        changes, events = _changes(existing, "admin", False, utcnow())
-        if changes and await self.users.change(existing, changes, events, utcnow()):
-            self.on_events(existing.id)
-            logger.info("bootstrap admin promoted")
+        if await self.users.any_admin():
+            return None
+        user = User(
+            id=new_user_id(),
+            email=normalise_email(email),
+            display_name="Administrator",
+            role="admin",
+            disabled=False,
+            created_at=utcnow(),
+            password_hash=await self.hashing.hash(password),
+        )
+        try:
+            await self.users.add(user, [_registered(user)], bootstrap_admin=True)
+        except EmailTaken:
+            logger.warning(
+                "bootstrap admin not created: its address is taken or another replica "
+                "created it; no existing account is changed"
+            )
+            return None
+        self.on_events(user.id)
+        logger.info("bootstrap admin created")
+        return user
 
 
 def _changes(
