@@ -43,6 +43,9 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
+        # A slash redirect's Location is built from the Host the service was reached by, which
+        # behind the gateway is the service's internal address; `/x/` is a plain 404 instead.
+        redirect_slashes=False,
         telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings

@@ -1,8 +1,15 @@
-"""/healthz, /readyz and the readiness checks of the backing servers."""
+"""/healthz, /readyz and the readiness checks of the backing servers.
+
+/readyz is public (the gateway serves it on its client listener), so its body names what is
+not ready and nothing more: a failed check's exception text can carry hosts, ports, URLs or
+credentials. That text goes to the service's log (`readiness check failed`, with the check's
+name and error), where operators read it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +20,8 @@ from fastapi.responses import JSONResponse
 from taskmesh_common.errors import problem_response
 
 __all__ = ["Check", "Details", "ReadinessRegistry", "health_router"]
+
+logger = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[object]]
 Details = Callable[[], dict[str, Any]]
@@ -44,9 +53,20 @@ class ReadinessRegistry:
         return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     async def run(self) -> dict[str, dict[str, Any]]:
+        """Each check's result; a failed one carries its error text, for the log only."""
         names = list(self.checks)
         results = await asyncio.gather(*(self._run(self.checks[n]) for n in names))
         return dict(zip(names, results, strict=True))
+
+    async def public(self) -> dict[str, dict[str, Any]]:
+        """Each check's result without error text, fit for /readyz; failures are logged."""
+        checks = await self.run()
+        for name, result in checks.items():
+            if not result["ok"]:
+                logger.warning(
+                    "readiness check failed", extra={"check": name, "error": result["error"]}
+                )
+        return {name: {k: v for k, v in r.items() if k != "error"} for name, r in checks.items()}
 
 
 def health_router() -> APIRouter:
@@ -59,7 +79,7 @@ def health_router() -> APIRouter:
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         registry: ReadinessRegistry = request.app.state.readiness
-        checks = await registry.run()
+        checks = await registry.public()
         extra: dict[str, Any] = {name: details() for name, details in registry.details.items()}
         failed = [name for name, result in checks.items() if not result["ok"]]
         if failed:

@@ -125,6 +125,37 @@ async def test_readyz_is_503_naming_the_failed_dependency() -> None:
     assert "redis" in body["detail"]
 
 
+async def test_readyz_names_what_is_down_but_logs_the_error_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    leak = "refused by mongodb://root:hunter2@db.internal:27017"
+    app = make_app({"mongo": ConnectionError(leak), "redis": None})
+    async with client_for(app) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    body = response.json()
+    assert body["failed"] == ["mongo"]
+    assert body["checks"]["mongo"] == {"ok": False}
+    for secret in ("hunter2", "db.internal", "27017", "ConnectionError", "refused"):
+        assert secret not in response.text
+    # The detail is for operators, in the service's log.
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    logged = [line for line in lines if line["message"] == "readiness check failed"]
+    assert [(line["check"], leak in line["error"]) for line in logged] == [("mongo", True)]
+
+
+async def test_a_trailing_slash_is_not_redirected_to_the_address_the_app_was_reached_by() -> None:
+    async with client_for(make_app()) as client:
+        response = await client.post(
+            "/things/", json={"title": "x"}, headers={"Host": "tasks.internal:8002"}
+        )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "location" not in response.headers
+    assert "tasks.internal" not in response.text
+
+
 async def test_readyz_is_200_when_every_dependency_answers() -> None:
     async with client_for(make_app({"mongo": None})) as client:
         response = await client.get("/readyz")
@@ -149,9 +180,14 @@ def test_placeholder_secrets_are_refused_outside_development() -> None:
     assert WithSecret(env="development").signing_secret.get_secret_value() == "changeme"
     with pytest.raises(ValidationError, match="placeholder"):
         WithSecret(env="production")
-    assert (
-        WithSecret(env="production", signing_secret=SecretStr("s3cr3t-value-x")).env == "production"
+    real = WithSecret(
+        env="production",
+        signing_secret=SecretStr("s3cr3t-value-x"),
+        mongo_url="mongodb://tasks:s3cr3t-db@db.internal:27017",
+        amqp_url="amqps://tasks:s3cr3t-mq@mq.internal:5671/",
+        redis_url="rediss://:s3cr3t-cache@cache.internal:6380/0",
     )
+    assert real.env == "production"
 
 
 def test_settings_are_read_from_taskmesh_environment(monkeypatch: pytest.MonkeyPatch) -> None:

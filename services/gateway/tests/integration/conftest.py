@@ -1,8 +1,8 @@
 """Real upstreams for the gateway: small aiohttp servers on free 127.0.0.1 ports.
 
 Each fake service echoes what it received (method, path, query, headers, body), can answer
-with any status (`?status=503`), slowly (`?delay=2`), or gzipped; it counts its calls so
-tests can prove the gateway did not call it. The auth fake serves the test's JWKS.
+with any status (`?status=503`), slowly (`?delay=2`), gzipped, or with a `Location` at its own
+address (`?redirect=/path`); it counts its calls so tests can prove the gateway did not call it. The auth fake serves the test's JWKS.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ def _echo_app(service: FakeService, tokens: TokenFactory) -> web.Application:
         }
         status = int(request.query.get("status", "200"))
         headers = {"X-Upstream": service.name, "Keep-Alive": "timeout=5"}
+        if "redirect" in request.query:
+            # An absolute URL at the fake's own address, as a framework builds it.
+            headers["Location"] = service.url + request.query["redirect"]
         raw = json.dumps(body).encode()
         if request.query.get("gzip"):
             raw = gzip.compress(raw)

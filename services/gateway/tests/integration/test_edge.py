@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from taskmesh_common.testing.tokens import TokenFactory
 
-from .conftest import FakeService, GatewayFactory
+from .conftest import FakeService, GatewayFactory, closed_port_url
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +213,34 @@ async def test_a_client_that_disconnects_mid_body_sends_nothing_upstream(
         await gw.app(scope, receive, send)
     assert fakes["tasks"].calls["/api/v1/tasks/gone"] == 0
     assert sent == []
+
+
+async def test_a_location_at_an_upstreams_address_reaches_the_client_without_it(
+    gateway: GatewayFactory, tokens: TokenFactory, fakes: dict[str, FakeService]
+) -> None:
+    async with gateway() as gw:
+        response = await gw.client.get(
+            "/api/v1/tasks/x?status=307&redirect=/api/v1/tasks%3Fpage=2",
+            headers=tokens.auth_header(),
+            follow_redirects=False,
+        )
+    assert response.status_code == 307
+    assert response.headers["location"] == "/api/v1/tasks?page=2"
+    # (The fake's body echoes the Host it was sent, so only the headers are the gateway's.)
+    shown = str(response.headers.multi_items())
+    for fake in fakes.values():
+        assert fake.url.split("//")[1] not in shown, shown
+
+
+async def test_readyz_while_redis_is_away_shows_no_address_or_error_text(
+    gateway: GatewayFactory,
+) -> None:
+    url = closed_port_url().replace("http", "redis")
+    port = url.rsplit(":", 1)[1]
+    async with gateway(redis_url=url, readiness_timeout_seconds=0.5) as gw:
+        ready = await gw.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["redis"]
+    assert ready.json()["checks"]["redis"] == {"ok": False}
+    for leak in (port, "127.0.0.1", "Error", "refused"):
+        assert leak not in ready.text, ready.text

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from gateway_service.domain.headers import filter_request_headers, filter_response_headers
+from gateway_service.domain.headers import (
+    filter_request_headers,
+    filter_response_headers,
+    hide_upstream_origins,
+)
 from gateway_service.domain.routing import is_public, route_template, upstream_for
 
 
@@ -101,4 +105,25 @@ def test_response_headers_keep_repeats_and_lose_hop_by_hop() -> None:
         (b"set-cookie", b"a=1"),
         (b"set-cookie", b"b=2"),
         (b"etag", b'"3"'),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        (b"http://127.0.0.1:8001/api/v1/auth/login", b"/api/v1/auth/login"),
+        (b"HTTP://tasks.internal/api/v1/tasks?x=1#f", b"/api/v1/tasks?x=1#f"),
+        (b"http://tasks.internal:80", b"/"),
+        (b"https://example.com/elsewhere", b"https://example.com/elsewhere"),
+        (b"http://127.0.0.1:9999/other-port", b"http://127.0.0.1:9999/other-port"),
+        (b"/already/relative", b"/already/relative"),
+    ],
+)
+def test_locations_at_an_upstreams_address_become_relative(location: bytes, shown: bytes) -> None:
+    upstreams = ["http://127.0.0.1:8001", "http://tasks.internal"]
+    headers = [(b"location", location), (b"content-location", location), (b"etag", b'"1"')]
+    assert hide_upstream_origins(headers, upstreams) == [
+        (b"location", shown),
+        (b"content-location", shown),
+        (b"etag", b'"1"'),
     ]

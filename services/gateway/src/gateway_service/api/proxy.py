@@ -8,7 +8,11 @@ from taskmesh_common.context import request_id_var
 from gateway_service.adapters.upstream import UpstreamClient
 from gateway_service.config import Settings
 from gateway_service.domain.errors import GatewayError, PayloadTooLarge
-from gateway_service.domain.headers import filter_request_headers, filter_response_headers
+from gateway_service.domain.headers import (
+    filter_request_headers,
+    filter_response_headers,
+    hide_upstream_origins,
+)
 from gateway_service.domain.routing import Upstream
 
 from .errors import gateway_problem
@@ -90,7 +94,9 @@ class Proxy:
             return
         except _ClientGone:
             return
-        headers = filter_response_headers(response.headers)
+        headers = hide_upstream_origins(
+            filter_response_headers(response.headers), client.urls.values()
+        )
         if scope["method"] == "HEAD":
             # No body, but the length of the one a GET would have had.
             headers += [(k, v) for k, v in response.headers if k.lower() == b"content-length"]

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["IDENTITY_HEADERS", "filter_request_headers", "filter_response_headers"]
+__all__ = [
+    "IDENTITY_HEADERS",
+    "filter_request_headers",
+    "filter_response_headers",
+    "hide_upstream_origins",
+]
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the de-facto ones proxies drop.
 _HOP_BY_HOP = frozenset(
@@ -88,5 +94,46 @@ def filter_response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tupl
         name = raw_name.lower()
         if _is_hop_by_hop(name, named) or name in _RESPONSE_OWNED:
             continue
+        kept.append((name, value))
+    return kept
+
+
+# Response headers whose value is a URI reference a client follows or stores.
+_URI_VALUED = frozenset({b"location", b"content-location"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+def hide_upstream_origins(
+    headers: Iterable[tuple[bytes, bytes]], upstream_urls: Iterable[str]
+) -> list[tuple[bytes, bytes]]:
+    """`Location`/`Content-Location` at an upstream's own address become origin-relative.
+
+    An upstream builds absolute URLs from the address the gateway reached it by, its internal
+    one; the gateway serves the same paths, so the path and query alone point the client at
+    the same resource through the gateway, and the internal host never leaves.
+    """
+    headers = list(headers)
+    if not any(name.lower() in _URI_VALUED for name, _ in headers):
+        return headers  # the common case: nothing to parse
+    origins = {o for o in map(_origin, upstream_urls) if o is not None}
+    kept = []
+    for name, value in headers:
+        if name.lower() in _URI_VALUED:
+            text = value.decode("latin-1")
+            if _origin(text) in origins:
+                parts = urlsplit(text.strip())
+                path = parts.path if parts.path.startswith("/") else "/" + parts.path
+                value = urlunsplit(("", "", path, parts.query, parts.fragment)).encode("latin-1")
         kept.append((name, value))
     return kept
