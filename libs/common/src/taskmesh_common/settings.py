@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PLACEHOLDER_SECRETS", "ServiceSettings"]
+__all__ = ["PLACEHOLDER_MARK", "PLACEHOLDER_SECRETS", "BackingServer", "ServiceSettings"]
 
 # Values that show a secret was never set for real; refused outside development.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "changethis", "secret", "password"})
+# The examples' placeholder: refused in production anywhere in any setting, secret or not.
+PLACEHOLDER_MARK = "change-me"
+# RabbitMQ's default user, which every broker image ships.
+DEFAULT_BROKER_USER = "guest"
+# MongoDB mechanisms that authenticate without a password in the URL.
+PASSWORDLESS_MONGO_MECHANISMS = frozenset({"MONGODB-X509", "MONGODB-AWS", "MONGODB-OIDC"})
+
+BackingServer = Literal["mongo", "amqp", "redis"]
 
 
 class ServiceSettings(BaseSettings):
@@ -19,7 +28,13 @@ class ServiceSettings(BaseSettings):
     Every field is read from ``TASKMESH_<FIELD>`` (``TASKMESH_MONGO_URL``...).
     """
 
-    model_config = SettingsConfigDict(env_prefix="TASKMESH_", extra="ignore", frozen=True)
+    # Errors never echo the input: it holds the URLs with their passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="TASKMESH_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
+    # The backing servers this service connects to; production checks their URLs'
+    # credentials (a service leaves the URLs of the others at their unused defaults).
+    uses: ClassVar[frozenset[BackingServer]] = frozenset({"mongo", "amqp", "redis"})
 
     env: Literal["development", "test", "production"] = "development"
     service_name: str = "taskmesh"
@@ -81,3 +96,52 @@ class ServiceSettings(BaseSettings):
                     f"set a real secret (env={self.env})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_settings(self) -> ServiceSettings:
+        if self.env != "production":
+            return self
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            if PLACEHOLDER_MARK in text.lower():
+                raise ValueError(
+                    f"TASKMESH_{name.upper()} contains the placeholder {PLACEHOLDER_MARK!r}; "
+                    "set the real value (env=production)"
+                )
+        problems = {
+            "mongo": ("mongo_url", _mongo_url_problem(self.mongo_url)),
+            "amqp": ("amqp_url", _amqp_url_problem(self.amqp_url)),
+            "redis": ("redis_url", _redis_url_problem(self.redis_url)),
+        }
+        for server in sorted(self.uses):
+            name, problem = problems[server]
+            if problem:
+                raise ValueError(f"TASKMESH_{name.upper()} {problem} (env=production)")
+        return self
+
+
+def _amqp_url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.username or not parts.password:
+        return "has no credentials; give the service its own broker user and password"
+    if parts.username == DEFAULT_BROKER_USER:
+        return "uses the broker's default 'guest' user; give the service its own user"
+    return None
+
+
+def _redis_url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.password or parse_qs(parts.query).get("password", [""])[0]:
+        return None
+    return "has no password; Redis must require one (requirepass or an ACL user)"
+
+
+def _mongo_url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.username and parts.password:
+        return None
+    mechanism = parse_qs(parts.query).get("authMechanism", [""])[0].upper()
+    if mechanism in PASSWORDLESS_MONGO_MECHANISMS:
+        return None
+    return "has no credentials; give the service its own MongoDB user and password"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, PlainSerializer
 from pydantic_settings import NoDecode
-from taskmesh_common.settings import ServiceSettings
+from taskmesh_common.settings import BackingServer, ServiceSettings
 
 from gateway_service.domain.ratelimit import Rate, parse_rate
 
@@ -28,6 +28,8 @@ RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_to_rate), PlainSerializ
 
 
 class Settings(ServiceSettings):
+    # Redis only (rate limits): production checks no MongoDB or broker URL here.
+    uses: ClassVar[frozenset[BackingServer]] = frozenset({"redis"})
     service_name: str = "gateway"
     port: int = 8080
     tasks_url: str = "http://127.0.0.1:8002"

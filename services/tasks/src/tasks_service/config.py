@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
-from taskmesh_common.settings import ServiceSettings
+from taskmesh_common.settings import BackingServer, ServiceSettings
 
 __all__ = ["Settings"]
 
 
 class Settings(ServiceSettings):
+    # MongoDB and the broker; no Redis (production checks no Redis URL here).
+    uses: ClassVar[frozenset[BackingServer]] = frozenset({"mongo", "amqp"})
     service_name: str = "tasks"
     port: int = 8002
     mongo_db: str = "tasks"
