@@ -96,9 +96,12 @@ async def test_unknown_email_takes_about_as_long_as_a_wrong_password(
         await client.post(LOGIN, json={"email": email, "password": "wrong password!"})
         return time.perf_counter() - started
 
-    # Fewer attempts than the lock-out limit; medians smooth out scheduling noise.
-    known = sorted([await timed(user["email"]) for _ in range(3)])[1]
-    unknown = sorted([await timed(random_email()) for _ in range(3)])[1]
+    # Fewer attempts than the lock-out limit (and than the slow-down after 3). Taken in turn,
+    # and the fastest of each kind: what the machine does meanwhile (the registration's event
+    # going out, other processes) only ever adds time, so the fastest is each path's own cost.
+    pairs = [(await timed(user["email"]), await timed(random_email())) for _ in range(3)]
+    known = min(k for k, _ in pairs)
+    unknown = min(u for _, u in pairs)
     assert unknown > known * 0.3, (known, unknown)
 
 
