@@ -59,8 +59,10 @@ class Settings(ServiceSettings):
     upstream_pool_per_host: int = Field(default=256, ge=1)
     upstream_keepalive_seconds: float = Field(default=30.0, gt=0)
 
-    # Retries: idempotent requests only, on connection errors only.
+    # Retries: idempotent requests only, on connection errors and on an overload answer
+    # (503 + Retry-After) whose Retry-After is at most retry_after_max_seconds.
     retry_attempts: int = Field(default=1, ge=0, le=3)
+    retry_after_max_seconds: float = Field(default=1.0, ge=0)
     retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
     retry_budget_min_per_window: int = Field(default=3, ge=0)
 

@@ -20,7 +20,8 @@ UPSTREAM_DURATION = Histogram(
 )
 BREAKER_STATE = Gauge(
     "gateway_breaker_state",
-    "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open",
+    "Circuit breaker state per upstream route group (auth, auth-credentials, tasks, analytics):"
+    " 0 closed, 1 half-open, 2 open",
     ["upstream"],
 )
 RATELIMIT_DECISIONS = Counter(

@@ -1,7 +1,7 @@
 """Real upstreams for the gateway: small aiohttp servers on free 127.0.0.1 ports.
 
 Each fake service echoes what it received (method, path, query, headers, body), can answer
-with any status (`?status=503`), slowly (`?delay=2`), gzipped, or with a `Location` at its own
+with any status (`?status=503`), with a `Retry-After` (`?retry_after=7`), slowly (`?delay=2`), gzipped, or with a `Location` at its own
 address (`?redirect=/path`); it counts its calls so tests can prove the gateway did not call it. The auth fake serves the test's JWKS.
 """
 
@@ -72,6 +72,8 @@ def _echo_app(service: FakeService, tokens: TokenFactory) -> web.Application:
         }
         status = int(request.query.get("status", "200"))
         headers = {"X-Upstream": service.name, "Keep-Alive": "timeout=5"}
+        if "retry_after" in request.query:
+            headers["Retry-After"] = request.query["retry_after"]
         if "redirect" in request.query:
             # An absolute URL at the fake's own address, as a framework builds it.
             headers["Location"] = service.url + request.query["redirect"]

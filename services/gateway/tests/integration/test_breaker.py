@@ -15,8 +15,9 @@ from .conftest import FakeService, GatewayFactory, closed_port_url
 pytestmark = pytest.mark.integration
 
 
-def _breaker_metric(upstream: str) -> float | None:
-    return REGISTRY.get_sample_value("gateway_breaker_state", {"upstream": upstream})
+def _breaker_metric(group: str) -> float | None:
+    # Labelled `upstream` for tasks and analytics; auth has two groups (auth, auth-credentials).
+    return REGISTRY.get_sample_value("gateway_breaker_state", {"upstream": group})
 
 
 async def test_breaker_opens_after_5xx_then_answers_503_at_once_without_calling_upstream(
@@ -208,3 +209,54 @@ async def test_half_open_lets_exactly_one_probe_through(
         )
     assert sorted(a.status_code for a in answers) == [200] + [503] * 9
     assert fakes["analytics"].calls[path] == before + 1
+
+
+async def test_a_login_overload_passes_through_and_leaves_every_breaker_closed(
+    gateway: GatewayFactory, tokens: TokenFactory, fakes: dict[str, FakeService]
+) -> None:
+    path = "/api/v1/auth/login"
+    before = fakes["auth"].calls[path]
+    async with gateway(breaker_fail_max=3) as gw:
+        burst = await asyncio.gather(
+            *(gw.client.post(f"{path}?status=503&retry_after=7", json={}) for _ in range(12))
+        )
+        refresh = await gw.client.post("/api/v1/auth/refresh", json={})
+        login = await gw.client.post(path, json={})
+        ready = (await gw.client.get("/readyz")).json()["upstreams"]
+    # Auth's own "busy, come back in 7 s" reaches every client as it was sent.
+    assert [r.status_code for r in burst] == [503] * 12
+    assert {r.headers["retry-after"] for r in burst} == {"7"}
+    assert {r.json()["service"] for r in burst} == {"auth"}
+    assert fakes["auth"].calls[path] == before + 13
+    assert refresh.status_code == 200
+    assert login.status_code == 200
+    assert ready["auth-credentials"] == {"state": "closed", "failures": 0}
+    assert ready["auth"]["state"] == "closed"
+    assert _breaker_metric("auth-credentials") == 0
+
+
+async def test_login_failures_open_the_login_breaker_but_refresh_and_me_are_still_served(
+    gateway: GatewayFactory, tokens: TokenFactory, fakes: dict[str, FakeService]
+) -> None:
+    path = "/api/v1/auth/login"
+    async with gateway(breaker_fail_max=3, breaker_reset_timeout_seconds=30) as gw:
+        burst = [await gw.client.post(f"{path}?status=500", json={}) for _ in range(3)]
+        calls = fakes["auth"].calls[path]
+        login = await gw.client.post(path, json={})
+        register = await gw.client.post("/api/v1/auth/register", json={})
+        refresh = await gw.client.post("/api/v1/auth/refresh", json={})
+        me = await gw.client.get("/api/v1/auth/me", headers=tokens.auth_header())
+        ready = (await gw.client.get("/readyz")).json()["upstreams"]
+    assert [r.status_code for r in burst] == [500] * 3
+    assert login.status_code == 503
+    assert login.json()["type"].endswith(":upstream-circuit-open")
+    assert login.json()["upstream"] == "auth"
+    assert 25 <= int(login.headers["retry-after"]) <= 30
+    assert fakes["auth"].calls[path] == calls
+    assert register.status_code == 503
+    assert refresh.status_code == 200
+    assert me.status_code == 200
+    assert ready["auth-credentials"]["state"] == "open"
+    assert ready["auth"] == {"state": "closed", "failures": 0}
+    assert _breaker_metric("auth-credentials") == 2
+    assert _breaker_metric("auth") == 0

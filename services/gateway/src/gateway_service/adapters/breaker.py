@@ -1,4 +1,4 @@
-"""A pybreaker circuit breaker per upstream, usable around awaited calls.
+"""A pybreaker circuit breaker per upstream route group, usable around awaited calls.
 
 pybreaker has no asyncio support (decorating an `async def` counts nothing), but its
 `calling()` context manager sees exceptions raised inside the block, awaits included.
@@ -41,8 +41,12 @@ def _not_a_failure(exc: BaseException) -> bool:
 
 
 class UpstreamBreaker:
-    def __init__(self, name: str, *, fail_max: int, reset_timeout: float) -> None:
+    def __init__(
+        self, name: str, *, fail_max: int, reset_timeout: float, upstream: str | None = None
+    ) -> None:
+        # `name` is the route group (metric label, `/readyz` key); `upstream` the service.
         self.name = name
+        self.upstream = upstream or name
         self.reset_timeout = reset_timeout
         self.opened_at = 0.0
         self._probe_in_flight = False
@@ -88,17 +92,17 @@ class UpstreamBreaker:
         state = self.state
         due = state == "open" and time.monotonic() >= self.opened_at + self.reset_timeout
         if state == "open" and not due:
-            raise UpstreamCircuitOpen(self.name, self.retry_after())
+            raise UpstreamCircuitOpen(self.upstream, self.retry_after())
         probe = state != "closed"
         if probe:
             if self._probe_in_flight:
-                raise UpstreamCircuitOpen(self.name, 1)
+                raise UpstreamCircuitOpen(self.upstream, 1)
             self._probe_in_flight = True
         try:
             with self._breaker.calling():
                 yield
         except pybreaker.CircuitBreakerError:
-            raise UpstreamCircuitOpen(self.name, self.retry_after()) from None
+            raise UpstreamCircuitOpen(self.upstream, self.retry_after()) from None
         finally:
             if probe:
                 self._probe_in_flight = False

@@ -9,9 +9,12 @@ from typing import Literal
 
 __all__ = [
     "AUTH_POLICY_PATHS",
+    "BREAKER_GROUPS",
+    "CREDENTIALS_GROUP",
     "PUBLIC_PATHS",
     "ROUTES",
     "Upstream",
+    "breaker_group",
     "is_public",
     "route_template",
     "upstream_for",
@@ -42,6 +45,25 @@ PUBLIC_PATHS = frozenset(
 
 # Paths limited per client address by the strict "auth" policy (credential guessing).
 AUTH_POLICY_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
+
+
+# Breaker groups: one upstream's routes whose overload must not shut another's. Login and
+# register hash passwords and are the first to be overloaded; refresh, `me`, JWKS and admin
+# hash nothing and must keep working meanwhile.
+CREDENTIALS_GROUP = "auth-credentials"
+BREAKER_GROUPS: dict[str, Upstream] = {
+    "auth": "auth",
+    CREDENTIALS_GROUP: "auth",
+    "tasks": "tasks",
+    "analytics": "analytics",
+}
+
+
+def breaker_group(upstream: Upstream, path: str) -> str:
+    """The breaker that guards `path` (raw, without query) on `upstream`."""
+    if upstream == "auth" and path.rstrip("/") in AUTH_POLICY_PATHS:
+        return CREDENTIALS_GROUP
+    return upstream
 
 
 def _route(path: str) -> tuple[str, Upstream] | None:
