@@ -34,6 +34,11 @@ class Settings(ServiceSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     # At most this many hashes at once: each takes argon2_memory_kib of RAM and a core.
     argon2_concurrency: int = Field(default=4, ge=1)
+    # Admission control: how many hashing requests (login, register) may wait for a slot;
+    # past that auth answers 503 with Retry-After at once. Unset: what the slots clear in
+    # argon2_queue_seconds at the hash time measured at start-up and then observed.
+    argon2_queue_limit: int | None = Field(default=None, ge=0)
+    argon2_queue_seconds: float = Field(default=1.0, gt=0)
 
     # How long a replica keeps signing with the key it loaded before looking for a newer one.
     signing_key_reload_seconds: float = Field(default=30.0, gt=0)

@@ -51,6 +51,15 @@ if count > 0 then redis.call('DECR', KEYS[2]) end
 return 1
 """
 
+# An attempt refused before its password was checked (auth too busy): give it back.
+_REFUND = """
+for _, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count > 0 then redis.call('DECR', key) end
+end
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class AttemptVerdict:
@@ -75,6 +84,7 @@ class LoginLimiter:
         self.window_seconds = window_seconds
         self._attempt = redis.register_script(_ATTEMPT)
         self._succeeded = redis.register_script(_SUCCEEDED)
+        self._refund = redis.register_script(_REFUND)
 
     def _keys(self, email: str, client: str) -> list[str]:
         # Hashed: Redis keys should not hold email addresses.
@@ -102,3 +112,10 @@ class LoginLimiter:
             await self._succeeded(keys=self._keys(email, client), args=[])
         except RedisError as exc:
             logger.warning("login limiter unavailable", extra={"error": str(exc)})
+
+    async def refund(self, email: str, client: str) -> None:
+        """Give back an attempt whose password was never checked; best effort."""
+        try:
+            await self._refund(keys=self._keys(email, client))
+        except RedisError as exc:
+            logger.warning("login limiter unavailable; attempt kept", extra={"error": str(exc)})

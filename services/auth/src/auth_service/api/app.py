@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 parallelism=settings.argon2_parallelism,
             ),
             settings.argon2_concurrency,
+            queue_limit=settings.argon2_queue_limit,
+            queue_seconds=settings.argon2_queue_seconds,
         )
         publisher = EventPublisher(broker, settings.events_exchange)
         relay = OutboxRelay(

@@ -33,7 +33,7 @@ def _with_headers(
 
 
 def _retry_after(exc: Exception) -> dict[str, str]:
-    assert isinstance(exc, errors.TooManyFailedLogins)
+    assert isinstance(exc, errors.TooManyFailedLogins | errors.HashingBusy)
     return {"Retry-After": str(exc.retry_after)}
 
 
@@ -47,6 +47,8 @@ def install_auth_errors(app: FastAPI) -> None:
     _with_headers(app, errors.RefreshTokenRejected, 401, "invalid-refresh-token", lambda _: _BEARER)
     _with_headers(app, errors.AccountUnavailable, 401, "account-unavailable", lambda _: _BEARER)
     _with_headers(app, errors.TooManyFailedLogins, 429, "too-many-failed-logins", _retry_after)
+    # Overload, not failure: answered at once, and the gateway does not count it as broken.
+    _with_headers(app, errors.HashingBusy, 503, "hashing-busy", _retry_after)
     _with_headers(
         app,
         errors.SigningKeyUnavailable,

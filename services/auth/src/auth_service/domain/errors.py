@@ -11,7 +11,8 @@ Exception
       ├── UserNotFound               no live user with this id
       ├── InvalidCursor              a pagination cursor we did not issue
       ├── ChangeNotAllowed           e.g. an admin disabling or demoting themselves
-      └── SigningKeyUnavailable      no signing key could be loaded
+      ├── SigningKeyUnavailable      no signing key could be loaded
+      └── HashingBusy                more password hashing is queued than clears in ~1 s
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "AuthError",
     "ChangeNotAllowed",
     "EmailTaken",
+    "HashingBusy",
     "InvalidCredentials",
     "InvalidCursor",
     "RefreshTokenRejected",
@@ -83,3 +85,11 @@ class ChangeNotAllowed(AuthError):
 class SigningKeyUnavailable(AuthError):
     def __init__(self) -> None:
         super().__init__("No signing key is available yet; retry shortly")
+
+
+class HashingBusy(AuthError):
+    """Login, register or a password change arrived while the Argon2 queue was full."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many logins and registrations at once; retry after a moment")
+        self.retry_after = max(1, retry_after)

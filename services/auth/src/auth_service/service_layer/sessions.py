@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from auth_service.adapters.refresh_tokens import RefreshTokenRepository
 from auth_service.adapters.signing_keys import KeyStore
 from auth_service.adapters.users import UserRepository
 from auth_service.domain.errors import (
+    HashingBusy,
     InvalidCredentials,
     RefreshTokenRejected,
     RefreshTokenReused,
@@ -99,15 +101,22 @@ class Sessions:
         user = await self.users.by_email(email)
         # Verify even when the email is unknown (against a dummy hash): both failures take
         # about the same time, so timing does not tell which emails have accounts.
-        matches = await self.hashing.verify(user.password_hash if user else None, password)
+        try:
+            matches = await self.hashing.verify(user.password_hash if user else None, password)
+        except HashingBusy:
+            LOGINS.labels("busy").inc()
+            await self.limiter.refund(email, client)
+            raise
         if user is None or not matches or user.disabled:
             LOGINS.labels("failed").inc()
             await asyncio.sleep(min(1.0, 0.1 * max(0, verdict.attempts - _SLOWDOWN_AFTER)))
             raise InvalidCredentials()
         await self.limiter.succeeded(email, client)
         if self.hashing.needs_rehash(user.password_hash):
-            new_hash = await self.hashing.hash(password)
-            await self.users.set_password_hash(user.id, user.password_hash, new_hash)
+            # The upgrade waits for a quieter login rather than refusing a good one.
+            with contextlib.suppress(HashingBusy):
+                new_hash = await self.hashing.hash(password)
+                await self.users.set_password_hash(user.id, user.password_hash, new_hash)
         LOGINS.labels("succeeded").inc()
         return await self._issue(user, family_id=str(uuid.uuid4()))
 
