@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import fmt as _fmt
+
 __all__ = ["fixed_rate_overloaded", "goals", "kept_up", "ratios"]
 
 Results = dict[str, Any]
@@ -26,14 +28,6 @@ LIST_OVER_GET = 0.7
 GATEWAY_OVER_DIRECT = 0.7
 LAG_P99_S = 2.0
 RSS_MB = 150
-
-
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _by_target(rows: list[dict[str, Any]], tracing: str, endpoint: str) -> dict[str, Any]:

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["print_report", "write_json"]
+__all__ = ["fmt", "print_report", "write_json"]
 
 Results = dict[str, Any]
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def fmt(value: Any, digits: int = 1) -> str:
+    """A number for a table: ``-`` for none, floats to ``digits`` places."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -29,9 +30,9 @@ def _print_pipeline(pipe: dict[str, Any] | None, title: str) -> None:
         if isinstance(value, dict):
             print(f"  {key}:")
             for name, number in value.items():
-                print(f"    {name:<34} {_fmt(number, 2)}")
+                print(f"    {name:<34} {fmt(number, 2)}")
         else:
-            print(f"  {key:<36} {_fmt(value, 3)}")
+            print(f"  {key:<36} {fmt(value, 3)}")
 
 
 def print_report(results: Results) -> None:
@@ -53,10 +54,10 @@ def print_report(results: Results) -> None:
     for row in results["ratios"]:
         print(
             f"{row['tracing']:<8}{row['endpoint']:<10}"
-            f"{_fmt(row.get('gateway_over_direct'), 2):>9}x"
-            f"{_fmt(row.get('gateway_added_p99_ms'), 1):>8}ms"
-            f"{_fmt(row.get('nginx_over_direct'), 2):>13}x"
-            f"{_fmt(row.get('nginx_added_p99_ms'), 1):>10}ms"
+            f"{fmt(row.get('gateway_over_direct'), 2):>9}x"
+            f"{fmt(row.get('gateway_added_p99_ms'), 1):>8}ms"
+            f"{fmt(row.get('nginx_over_direct'), 2):>13}x"
+            f"{fmt(row.get('nginx_added_p99_ms'), 1):>10}ms"
         )
     fixed = results.get("http_fixed_rate")
     if fixed:
@@ -84,10 +85,10 @@ def print_report(results: Results) -> None:
             if "fixed_rps" in row:
                 print(
                     f"{row['tracing']:<8}{row['endpoint']:<10}{row['fixed_rps']:>8}"
-                    f"{_fmt(row.get('gateway_added_p50_fixed_ms'), 1):>8}ms"
-                    f"{_fmt(row.get('gateway_added_p99_fixed_ms'), 1):>8}ms"
-                    f"{_fmt(row.get('nginx_added_p50_fixed_ms'), 1):>10}ms"
-                    f"{_fmt(row.get('nginx_added_p99_fixed_ms'), 1):>10}ms"
+                    f"{fmt(row.get('gateway_added_p50_fixed_ms'), 1):>8}ms"
+                    f"{fmt(row.get('gateway_added_p99_fixed_ms'), 1):>8}ms"
+                    f"{fmt(row.get('nginx_added_p50_fixed_ms'), 1):>10}ms"
+                    f"{fmt(row.get('nginx_added_p99_fixed_ms'), 1):>10}ms"
                 )
     cpu = results.get("http_cpu")
     if cpu:
@@ -96,7 +97,7 @@ def print_report(results: Results) -> None:
         for r in cpu:
             print(
                 f"{r['tracing']:<8}{r['endpoint']:<10}{r['rate']:>8}"
-                f"{_fmt(r['gateway_cpu_ms'], 2):>12}{_fmt(r['tasks_cpu_ms'], 2):>10}"
+                f"{fmt(r['gateway_cpu_ms'], 2):>12}{fmt(r['tasks_cpu_ms'], 2):>10}"
             )
     saturated = results.get("http_cpu_saturated")
     if saturated:
@@ -112,7 +113,7 @@ def print_report(results: Results) -> None:
         for r in saturated:
             print(
                 f"{r['tracing']:<8}{r['endpoint']:<10}{r['target']:<9}{r['rps']:>8.0f}"
-                + "".join(f"{_fmt(r['cpu_ms'].get(name), 3):>9}" for name in names)
+                + "".join(f"{fmt(r['cpu_ms'].get(name), 3):>9}" for name in names)
                 + f"{r['all_ms']:>8.2f}{r['cores_busy']:>7.2f}"
             )
     writes = results.get("writes")
@@ -127,15 +128,15 @@ def print_report(results: Results) -> None:
     if paced:
         print(
             f"\n== Paced writes (open loop, {paced['offered_rps']:.0f}/s offered) ==\n"
-            f"{paced['rps']:.0f} req/s, p50 {_fmt(paced['p50_ms'])} ms, "
-            f"p99 {_fmt(paced['p99_ms'])} ms, errors {paced['errors']}"
+            f"{paced['rps']:.0f} req/s, p50 {fmt(paced['p50_ms'])} ms, "
+            f"p99 {fmt(paced['p99_ms'])} ms, errors {paced['errors']}"
         )
     overloaded = results.get("paced_writes_overloaded")
     if overloaded:
         print(
             f"\n(first paced run at {overloaded['offered_rps']:.0f}/s: the writes fell behind, "
             f"{overloaded['rps']:.0f} req/s delivered, write -> analytics p99 "
-            f"{_fmt((results.get('pipeline_paced_overloaded') or {}).get('analytics_lag_p99_s'), 2)} s;"
+            f"{fmt((results.get('pipeline_paced_overloaded') or {}).get('analytics_lag_p99_s'), 2)} s;"
             " taken again below)"
         )
     _print_pipeline(results.get("pipeline_paced"), "writes at a steady pace")
@@ -143,22 +144,22 @@ def print_report(results: Results) -> None:
     if broker:
         print("\n== RabbitMQ alone (quorum queue, persistent, publisher confirms) ==")
         for key, value in broker.items():
-            print(f"  {key:<36} {_fmt(value)}")
+            print(f"  {key:<36} {fmt(value)}")
     alone = results.get("analytics_alone")
     if alone:
         print(
             f"\n== Analytics alone: {alone['events']} task.created events straight to the "
-            f"exchange ==\n  published {_fmt(alone['published_per_s'])}/s; applied "
-            f"{alone['applied']} in {_fmt(alone['seconds'], 2)} s: "
-            f"{_fmt(alone['applied_per_s'])} events/s"
+            f"exchange ==\n  published {fmt(alone['published_per_s'])}/s; applied "
+            f"{alone['applied']} in {fmt(alone['seconds'], 2)} s: "
+            f"{fmt(alone['applied_per_s'])} events/s"
         )
     memory = results.get("memory")
     if memory:
         print("\n== Memory (VmRSS, MB) ==")
         for name, mem in memory.items():
             print(
-                f"  {name:<10} idle {_fmt(mem.get('idle_mb'))}   end {_fmt(mem.get('end_mb'))}"
-                f"   (tracing off, end {_fmt(mem.get('tracing_off_end_mb'))})"
+                f"  {name:<10} idle {fmt(mem.get('idle_mb'))}   end {fmt(mem.get('end_mb'))}"
+                f"   (tracing off, end {fmt(mem.get('tracing_off_end_mb'))})"
             )
     found = results.get("profiles")
     if found:
@@ -192,7 +193,7 @@ def _print_data_size(found: dict[str, Any] | None) -> None:
         )
     ratios = found["ratios"]
     growth = ", ".join(
-        f"{name} {_fmt(ratios.get(f'{name}_p50_largest_over_smallest'), 2)}x"
+        f"{name} {fmt(ratios.get(f'{name}_p50_largest_over_smallest'), 2)}x"
         for name in ("list_20", "login", "get_one")
     )
     print(f"  p50 at {ratios.get('largest')} tasks over {ratios.get('smallest')}: {growth}")
