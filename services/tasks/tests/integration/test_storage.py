@@ -125,7 +125,8 @@ async def test_a_list_page_is_read_through_an_index(
         finds.recording = False
     assert page.status_code == 200
     assert len(page.json()["items"]) == 3
-    [sent] = finds.commands[-1:]
+    # The list's own find: the relay, kicked by the writes above, reads tasks meanwhile.
+    [sent] = [command for command in finds.commands if "sort" in command][-1:]
     finds.commands.clear()
     explained = await recorded_app.state.db.command(
         {
