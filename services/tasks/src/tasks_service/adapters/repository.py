@@ -169,13 +169,13 @@ class TaskRepository:
         self,
         collection: AsyncCollection[Document],
         *,
-        on_write: Callable[..., None] | None = None,
+        on_write: Callable[[str], None] | None = None,
     ) -> None:
         self.collection = collection
         # Called with a task's id after a write that added an event to it (and, after an
         # insert, the new document's whole outbox): wakes the outbox relay
         # (`OutboxRelay.kick`) so the event goes out now, without reading the document.
-        self._on_write = on_write or (lambda *_: None)
+        self._on_write = on_write or (lambda _task_id: None)
         self._inserts: GroupCommit[str, Document, Inserted] = GroupCommit(
             lambda _, docs: insert_each(self.collection, docs)
         )
@@ -192,7 +192,7 @@ class TaskRepository:
         if isinstance(inserted, WriteError):
             raise inserted
         if inserted:
-            self._on_write(task.id, doc[OUTBOX_FIELD])
+            self._on_write(task.id)
         return inserted
 
     async def get(self, task_id: str, owner_id: str | None) -> Task | None:

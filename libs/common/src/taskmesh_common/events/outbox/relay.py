@@ -160,17 +160,11 @@ class OutboxRelay:
                 self._maintain(), name=f"outbox-relay-{self.service}-maintain"
             )
 
-    def kick(
-        self,
-        collection: str | None = None,
-        doc_id: Any = None,
-        outbox: object = None,  # noqa: ARG002 - see the docstring
-    ) -> None:
+    def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
         """Publish soon: call right after a write that added outbox entries.
 
         Naming the document (``collection``, ``doc_id``) lets the next cycle claim it by
-        ``_id``; without a name the next cycle runs the pending scan. ``outbox`` is accepted
-        from producers that pass what they wrote, and unused: the claim reads the document.
+        ``_id``; without a name the next cycle runs the pending scan.
         """
         hints = self._hints.get(collection or "")
         if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
