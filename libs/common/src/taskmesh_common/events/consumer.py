@@ -1,10 +1,12 @@
 """A service's consumer: its own quorum queue, dedupe, retries with back-off, a dead-letter queue.
 
 For each message: an invalid envelope (or data that breaks its schema) is poison and goes
-straight to ``<queue>.dlq``; an event id already applied is acknowledged and skipped;
-otherwise the handler runs, the id is recorded, and only then is the message acked. A
-failing handler sends the message to the next retry queue (it comes back after that
-queue's delay); after ``max_attempts`` it goes to the dead-letter queue with the error.
+straight to ``<queue>.dlq``, and so does an event whose ``source`` is not the service that
+owns its type (``EVENT_OWNERS``; a forgery, counted in ``events_foreign_source_total``); an
+event id already applied is acknowledged and skipped; otherwise the handler runs, the id
+is recorded, and only then is the message acked. A failing handler sends the message to
+the next retry queue (it comes back after that queue's delay); after ``max_attempts`` it
+goes to the dead-letter queue with the error.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events.dedupe import DEFAULT_RETENTION, ProcessedEvents
 from taskmesh_common.events.envelope import Envelope
-from taskmesh_common.events.errors import EventError
+from taskmesh_common.events.errors import EventError, ForeignSource
 from taskmesh_common.events.forwarding import copy_message, forwarded_headers
 from taskmesh_common.events.metrics import (
     EVENTS_CONSUME_LAG,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
+    EVENTS_FOREIGN_SOURCE,
 )
-from taskmesh_common.events.schemas import validate_event
+from taskmesh_common.events.schemas import check_source, validate_event
 from taskmesh_common.events.topology import (
     ATTEMPT_HEADER,
     DEAD_LETTER_ERROR_HEADER,
@@ -206,6 +209,12 @@ class Consumer:
             validate_event(envelope)
         except (ValidationError, EventError) as exc:
             await self._dead_letter(message, "invalid-event", exc)
+            return
+        try:
+            check_source(envelope)
+        except ForeignSource as exc:
+            EVENTS_FOREIGN_SOURCE.labels(self.service, self.queue, envelope.type).inc()
+            await self._dead_letter(message, "foreign-source", exc)
             return
         EVENTS_CONSUME_LAG.labels(self.service, self.queue).observe(
             max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())

@@ -4,12 +4,13 @@ Exception
  └── EventError              anything the events library refuses or fails at
       ├── UnknownEventType     no data model is registered for this type
       ├── InvalidEvent         an envelope or its data does not match its schema
+      ├── ForeignSource        the event's source is not the service that owns its type
       └── PublishFailed        the broker did not confirm one or more messages
 """
 
 from __future__ import annotations
 
-__all__ = ["EventError", "InvalidEvent", "PublishFailed", "UnknownEventType"]
+__all__ = ["EventError", "ForeignSource", "InvalidEvent", "PublishFailed", "UnknownEventType"]
 
 
 class EventError(Exception):
@@ -23,6 +24,10 @@ class UnknownEventType(EventError, KeyError):
 
 class InvalidEvent(EventError, ValueError):
     pass
+
+
+class ForeignSource(EventError):
+    """An event claims a type another service owns: a forgery or a misrouted producer."""
 
 
 class PublishFailed(EventError):

@@ -8,6 +8,7 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_CONSUME_LAG",
     "EVENTS_DEAD_LETTERED",
+    "EVENTS_FOREIGN_SOURCE",
     "EVENTS_PUBLISHED",
     "EVENTS_UNROUTABLE",
     "OUTBOX_OLDEST_AGE",
@@ -52,6 +53,12 @@ EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered_total",
     "Messages a consumer sent to its dead-letter queue",
     ["service", "queue"],
+)
+EVENTS_FOREIGN_SOURCE = Counter(
+    "events_foreign_source_total",
+    "Events a consumer dead-lettered because their source is not the service that owns "
+    "their type (forged, or published by the wrong service)",
+    ["service", "queue", "type"],
 )
 EVENTS_CONSUME_LAG = Histogram(
     "events_consume_lag_seconds",

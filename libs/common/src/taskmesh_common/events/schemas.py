@@ -2,7 +2,8 @@
 
 These models are the contract between producers and consumers: the AsyncAPI document
 and the JSON Schemas in ``docs/`` are generated from them. Changing a field here is a
-contract change; adding a type means adding it to :data:`EVENT_DATA_MODELS`.
+contract change; adding a type means adding it to :data:`EVENT_DATA_MODELS` and to
+:data:`EVENT_OWNERS` (the one service allowed to publish it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from taskmesh_common.events.errors import InvalidEvent, UnknownEventType
+from taskmesh_common.events.errors import ForeignSource, InvalidEvent, UnknownEventType
 
 if TYPE_CHECKING:
     from taskmesh_common.events.envelope import Envelope
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DATA_VERSION",
     "EVENT_DATA_MODELS",
+    "EVENT_OWNERS",
     "EventData",
     "TaskDeleted",
     "TaskState",
@@ -26,7 +28,9 @@ __all__ = [
     "UserDisabled",
     "UserRegistered",
     "UserRoleChanged",
+    "check_source",
     "data_model_for",
+    "owner_source",
     "validate_data",
     "validate_event",
 ]
@@ -115,6 +119,39 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "user.disabled": UserDisabled,
     "user.deleted": UserDeleted,
 }
+
+# The service that owns each event type: the only one whose events of that type consumers
+# accept (``source`` ``taskmesh/<service>``). The broker enforces the same split with each
+# service's topic permissions (infra/README.md); this is the check behind it.
+EVENT_OWNERS: dict[str, str] = {
+    "task.created": "tasks",
+    "task.updated": "tasks",
+    "task.completed": "tasks",
+    "task.reopened": "tasks",
+    "task.deleted": "tasks",
+    "user.registered": "auth",
+    "user.role_changed": "auth",
+    "user.disabled": "auth",
+    "user.deleted": "auth",
+}
+assert set(EVENT_OWNERS) == set(EVENT_DATA_MODELS), "every event type needs an owner"
+
+
+def owner_source(event_type: str) -> str:
+    """The ``source`` of a genuine event of ``event_type`` (``taskmesh/<owner>``)."""
+    try:
+        return f"taskmesh/{EVENT_OWNERS[event_type]}"
+    except KeyError:
+        raise UnknownEventType(event_type) from None
+
+
+def check_source(envelope: Envelope) -> None:
+    """Raise :class:`ForeignSource` unless the envelope comes from the owner of its type."""
+    expected = owner_source(envelope.type)
+    if envelope.source != expected:
+        raise ForeignSource(
+            f"{envelope.type} from {envelope.source!r}; only {expected!r} publishes it"
+        )
 
 
 def data_model_for(event_type: str, data_version: int = DATA_VERSION) -> type[EventData]:

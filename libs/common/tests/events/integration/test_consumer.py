@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 from taskmesh_common.events import Consumer, Envelope, EventPublisher
 from taskmesh_common.events.dlq import list_dead_letters, replay_dead_letters
+from taskmesh_common.events.envelope import ENVELOPE_FIELDS
 from taskmesh_common.events.topology import DEAD_LETTER_ERROR_HEADER, DEAD_LETTER_REASON_HEADER
 
 pytestmark = pytest.mark.integration
@@ -200,6 +201,34 @@ async def test_poison_message_goes_to_dead_letter_queue_with_its_reason(
     assert letter.routing_key == "task.created"
     assert "ValidationError" in (letter.error or "")
     assert letter.headers[DEAD_LETTER_REASON_HEADER] == "invalid-event"
+
+
+async def test_event_from_a_service_not_owning_its_type_is_dead_lettered_and_counted(
+    broker, db, exchange, queue_name, publish_raw, spy, make_task_created
+):
+    applied: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        applied.append(envelope)
+
+    forged = {**make_task_created(), "source": "taskmesh/auth"}
+    body = json.dumps({k: forged[k] for k in ENVELOPE_FIELDS}).encode()
+    consumer = make_consumer(broker, db, exchange, queue_name, handler)
+    await consumer.start()
+    try:
+        await publish_raw("task.created", body, message_id=forged["id"])
+        await eventually(lambda: consumed(queue_name, "dead_lettered") == 1)
+        [letter] = await list_dead_letters(await broker.wait(), queue_name)
+    finally:
+        await consumer.stop()
+    assert applied == []
+    assert letter.message_id == forged["id"] and letter.reason == "foreign-source"
+    assert "taskmesh/tasks" in (letter.error or "")
+    counted = REGISTRY.get_sample_value(
+        "events_foreign_source_total",
+        {"service": "test", "queue": queue_name, "type": "task.created"},
+    )
+    assert counted == 1
 
 
 async def test_dead_lettered_event_is_applied_after_replay(
