@@ -94,6 +94,11 @@ def suite_env(backing: BackingServers, tracing: Tracing, name: str) -> dict[str,
         "TASKMESH_MONGO_URL": backing.mongo_url,
         "TASKMESH_AMQP_URL": backing.amqp_url,
         "TASKMESH_REDIS_URL": backing.redis_url,
+        # Each service on its own broker user, when the servers have them.
+        **{
+            f"TASKMESH_{service.upper()}_AMQP_URL": url
+            for service, url in backing.service_amqp_urls.items()
+        },
         "TASKMESH_MONGO_DB_PREFIX": f"{name}_",
         "TASKMESH_EVENTS_EXCHANGE": name,
         "TASKMESH_QUEUE_PREFIX": f"{name}.",

@@ -62,6 +62,11 @@ def suite(backing_servers: BackingServers) -> Iterator[Suite]:
         "TASKMESH_MONGO_URL": backing_servers.mongo_url,
         "TASKMESH_AMQP_URL": backing_servers.amqp_url,
         "TASKMESH_REDIS_URL": backing_servers.redis_url,
+        # Each service on its own broker user, when the servers have them.
+        **{
+            f"TASKMESH_{service.upper()}_AMQP_URL": url
+            for service, url in backing_servers.service_amqp_urls.items()
+        },
         **isolation_env("faults"),
     }
     running = Suite(env)

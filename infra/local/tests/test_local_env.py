@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from taskmesh_local.services import service_env
 from taskmesh_local.stack import Stack
 
 PORTS = {"auth": 9001, "tasks": 9002, "analytics": 9003, "gateway": 9080}
+SERVICES = ("auth", "tasks", "analytics")
 
 
 def test_service_env_points_at_its_peers_and_its_own_port() -> None:
@@ -39,7 +41,8 @@ def test_stack_env_follows_port_variables_and_keeps_one_admin_password(tmp_path:
     stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path), "TASKMESH_MONGO_PORT": "27999"})
     env = stack.service_env("gateway")
     assert env["TASKMESH_MONGO_URL"] == "mongodb://127.0.0.1:27999"
-    assert env["TASKMESH_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:5672/"
+    # The gateway uses no broker: no broker credentials at all.
+    assert env["TASKMESH_AMQP_URL"] == "amqp://127.0.0.1:5672/"
     assert env["TASKMESH_REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
     assert env["TASKMESH_BOOTSTRAP_ADMIN_EMAIL"] == "admin@taskmesh.local"
@@ -58,3 +61,33 @@ def test_a_stale_pid_file_does_not_count_as_running(tmp_path: Path) -> None:
     assert stack.pid("redis") is None
     pid_file.write_text("999999999 1\n")
     assert stack.pid("redis") is None
+
+
+def test_stack_gives_each_service_its_own_broker_user_with_a_kept_password(
+    tmp_path: Path,
+) -> None:
+    stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    urls = {name: urlsplit(stack.service_env(name)["TASKMESH_AMQP_URL"]) for name in SERVICES}
+    assert {name: url.username for name, url in urls.items()} == {n: n for n in SERVICES}
+    passwords = {url.password for url in urls.values()}
+    assert len(passwords) == 3 and all(p and len(p) >= 16 for p in passwords)
+    assert (tmp_path / "broker-passwords").stat().st_mode & 0o077 == 0
+    again = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    assert again.service_env("tasks")["TASKMESH_AMQP_URL"] == urls["tasks"].geturl()
+
+
+def test_a_service_gets_its_own_broker_url_from_the_env_file_and_nobody_elses() -> None:
+    user = {
+        "TASKMESH_AMQP_URL": "amqp://guest:guest@127.0.0.1:5999/",
+        "TASKMESH_TASKS_AMQP_URL": "amqp://tasks:t-secret@127.0.0.1:5999/",
+        "TASKMESH_AUTH_AMQP_URL": "amqp://auth:a-secret@127.0.0.1:5999/",
+    }
+    env = service_env("tasks", PORTS, defaults={}, user_env=user)
+    assert env["TASKMESH_AMQP_URL"] == "amqp://tasks:t-secret@127.0.0.1:5999/"
+    assert "a-secret" not in str(env) and "t-secret" not in str(env).replace(
+        env["TASKMESH_AMQP_URL"], ""
+    )
+    # A service URL of another broker (a stale env file) is not used.
+    other = {**user, "TASKMESH_AMQP_URL": "amqp://guest:guest@127.0.0.1:6000/"}
+    env = service_env("tasks", PORTS, defaults={}, user_env=other)
+    assert env["TASKMESH_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:6000/"

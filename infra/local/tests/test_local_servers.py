@@ -142,6 +142,9 @@ def test_cli_writes_an_env_file_and_stops_from_another_process(own_dir: Path) ->
         "TASKMESH_MONGO_URL",
         "TASKMESH_AMQP_URL",
         "TASKMESH_REDIS_URL",
+        "TASKMESH_AUTH_AMQP_URL",
+        "TASKMESH_TASKS_AMQP_URL",
+        "TASKMESH_ANALYTICS_AMQP_URL",
     }
     client = redis.Redis.from_url(lines["TASKMESH_REDIS_URL"])
     try:

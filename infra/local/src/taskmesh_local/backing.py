@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import cluster, net
+from taskmesh_local import broker_users, cluster, net
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import Layout
 from taskmesh_local.runner import Part
@@ -173,8 +174,19 @@ def rabbitmq_ctl(layout: Layout, ports: RabbitPorts, *args: str, timeout: float 
     )
 
 
-def rabbitmq_part(layout: Layout, ports: RabbitPorts, port_vars: dict[str, str]) -> Part:
-    """RabbitMQ in the foreground; ``management`` adds the UI (slower start, skip in tests)."""
+def rabbitmq_part(
+    layout: Layout,
+    ports: RabbitPorts,
+    port_vars: dict[str, str],
+    *,
+    users: Mapping[str, str] | None = None,
+    exchange: str = broker_users.EVENTS_EXCHANGE,
+) -> Part:
+    """RabbitMQ in the foreground; ``management`` adds the UI (slower start, skip in tests).
+
+    ``users`` (service -> password) are loaded at boot with the permissions of
+    :mod:`taskmesh_local.broker_users`; without them the broker keeps the users it has.
+    """
     conf = layout.conf("rabbitmq")
 
     def prepare() -> None:
@@ -185,6 +197,9 @@ def rabbitmq_part(layout: Layout, ports: RabbitPorts, port_vars: dict[str, str])
         if ports.management is not None:
             lines += [f"management.tcp.port = {ports.management}", "management.tcp.ip = 127.0.0.1"]
             plugins = "[rabbitmq_management]."
+        if users is not None:
+            broker_users.write_definitions(conf / "definitions.json", users, exchange)
+            lines.append(f"load_definitions = {conf / 'definitions.json'}")
         (conf / "rabbitmq.conf").write_text("\n".join(lines) + "\n")
         (conf / "enabled_plugins").write_text(plugins + "\n")
         (conf / "rabbitmq-env.conf").write_text("")

@@ -19,10 +19,11 @@ import shutil
 import subprocess
 import tempfile
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, net, runner
+from taskmesh_local import backing, broker_users, engine, install, jaeger_ui, net, runner
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import Layout
 
@@ -39,6 +40,8 @@ class ServerSet:
     mongo_url: str
     amqp_url: str
     redis_url: str
+    # Each service's own broker user (service -> AMQP URL); ``amqp_url`` is the admin's.
+    service_amqp_urls: dict[str, str] = field(default_factory=dict)
     jaeger_url: str | None = None
     otlp_http_endpoint: str | None = None
     otlp_grpc_endpoint: str | None = None
@@ -47,12 +50,17 @@ class ServerSet:
     _own_dir: bool = False
 
     def env(self) -> dict[str, str]:
-        """``TASKMESH_*`` (and, with Jaeger, ``OTEL_*``) variables pointing at these servers."""
+        """``TASKMESH_*`` (and, with Jaeger, ``OTEL_*``) variables pointing at these servers.
+
+        ``TASKMESH_AMQP_URL`` is the broker's admin (for test harnesses); each service's own
+        user is in ``TASKMESH_<SERVICE>_AMQP_URL``, which :func:`start_services` gives it.
+        """
         values = {
             "TASKMESH_MONGO_URL": self.mongo_url,
             "TASKMESH_AMQP_URL": self.amqp_url,
             "TASKMESH_REDIS_URL": self.redis_url,
         }
+        values |= {broker_users.url_var(s): url for s, url in self.service_amqp_urls.items()}
         if self.jaeger_url and self.otlp_http_endpoint and self.otlp_grpc_endpoint:
             values |= {
                 "TASKMESH_JAEGER_URL": self.jaeger_url,
@@ -79,7 +87,11 @@ class ServerSet:
 
 
 def _parts(
-    layout: Layout, ports: dict[str, int], *, jaeger: bool
+    layout: Layout,
+    ports: dict[str, int],
+    *,
+    jaeger: bool,
+    broker_passwords: Mapping[str, str] | None = None,
 ) -> tuple[list[runner.Part], list[runner.Part]]:
     """(parts to start first, parts to start once those are ready)."""
     rabbit = backing.RabbitPorts(amqp=ports["amqp"], dist=ports["dist"], epmd=ports["epmd"])
@@ -106,7 +118,8 @@ def _parts(
     mongo = backing.mongo_part(
         layout, install.binary_path(install.FERRETDB), ports["mongo"], "port"
     )
-    return first, [backing.rabbitmq_part(layout, rabbit, rabbit_vars), mongo]
+    rabbitmq = backing.rabbitmq_part(layout, rabbit, rabbit_vars, users=broker_passwords)
+    return first, [rabbitmq, mongo]
 
 
 def start_servers(
@@ -135,11 +148,16 @@ def start_servers(
     base = Path(tempfile.mkdtemp(prefix="taskmesh-servers-")) if base_dir is None else base_dir
     base.mkdir(parents=True, exist_ok=True)
     layout = Layout(base.resolve())
+    passwords = broker_users.new_passwords()
     servers = ServerSet(
         layout=layout,
         mongo_url=f"mongodb://127.0.0.1:{ports['mongo']}",
         amqp_url=f"amqp://guest:guest@127.0.0.1:{ports['amqp']}/",
         redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
+        service_amqp_urls={
+            service: broker_users.amqp_url(service, password, ports["amqp"])
+            for service, password in passwords.items()
+        },
         _own_dir=own_dir,
     )
     if jaeger:
@@ -148,7 +166,7 @@ def start_servers(
         servers.otlp_grpc_endpoint = f"http://127.0.0.1:{ports['otlp_grpc']}"
     (layout.base / PARTS_FILE).write_text(json.dumps({"ports": ports, "jaeger": jaeger}))
     try:
-        for group in _parts(layout, ports, jaeger=jaeger):
+        for group in _parts(layout, ports, jaeger=jaeger, broker_passwords=passwords):
             starting = []
             for part in group:
                 part = replace(part, start_timeout=min(timeout, part.start_timeout))

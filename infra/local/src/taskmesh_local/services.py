@@ -10,8 +10,9 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from taskmesh_local import net, runner
+from taskmesh_local import broker_users, net, runner
 from taskmesh_local.config import LocalError
 from taskmesh_local.install import venv_python
 from taskmesh_local.paths import Layout
@@ -43,16 +44,27 @@ def service_env(
     ``defaults`` (backing URLs, the admin password...) give way to what the user exported;
     the service's own host and port and its peers' URLs are always ours, since they must
     match the ports we start the services on.
+
+    When ``TASKMESH_<NAME>_AMQP_URL`` (the service's own broker user, from a test-servers env
+    file) points at the broker of ``TASKMESH_AMQP_URL``, the service connects with it; no
+    service gets another one's broker password.
     """
     peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
+    merged = {"TASKMESH_ENV": "development", **defaults, **user_env}
+    own = merged.get(broker_users.url_var(name), "")
+    if own and _same_server(own, merged.get("TASKMESH_AMQP_URL", "")):
+        merged["TASKMESH_AMQP_URL"] = own
     return {
-        "TASKMESH_ENV": "development",
-        **defaults,
-        **user_env,
+        **broker_users.without_service_urls(merged),
         **peers,
         "TASKMESH_HOST": "127.0.0.1",
         "TASKMESH_PORT": str(ports[name]),
     }
+
+
+def _same_server(url: str, other: str) -> bool:
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.hostname, a.port) == (b.hostname, b.port)
 
 
 def service_part(
@@ -137,6 +149,7 @@ def start_services(
     base = Path(tempfile.mkdtemp(prefix="taskmesh-services-")) if log_dir is None else log_dir
     running = RunningServices(ports=chosen, layout=Layout(base), _own_dir=own_dir)
     user_env = {**os.environ, **env}
+    inherited = broker_users.without_service_urls(user_env)
     try:
         # The gateway last: it fetches auth's keys and proxies to the rest.
         for group in ([n for n in names if n != "gateway"], [n for n in names if n == "gateway"]):
@@ -150,7 +163,7 @@ def start_services(
                     python=python,
                     start_timeout=timeout,
                 )
-                proc = runner.start(running.layout, part, user_env)
+                proc = runner.start(running.layout, part, inherited)
                 running.parts.append(part)
                 running._children.append(proc)
                 starting.append(

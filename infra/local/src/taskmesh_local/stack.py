@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, runner, services
+from taskmesh_local import backing, broker_users, engine, install, jaeger_ui, runner, services
 from taskmesh_local.config import LocalError, Ports
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
@@ -51,6 +51,27 @@ class Stack:
             path.write_text(secrets.token_urlsafe(18) + "\n")
         return path.read_text().strip()
 
+    def broker_passwords(self) -> dict[str, str]:
+        """Each service's broker password, generated once into ``broker-passwords``
+        (``<service>=<password>`` lines, readable by their owner only)."""
+        path = self.layout.base / "broker-passwords"
+        saved: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                service, _, password = line.partition("=")
+                if password:
+                    saved[service.strip()] = password.strip()
+        if set(broker_users.SERVICE_USERS) <= set(saved):
+            return {service: saved[service] for service in broker_users.SERVICE_USERS}
+        passwords = broker_users.new_passwords() | {
+            s: saved[s] for s in broker_users.SERVICE_USERS if s in saved
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("".join(f"{s}={p}\n" for s, p in passwords.items()))
+        return passwords
+
     def urls(self) -> dict[str, str]:
         p = self.ports
         return {
@@ -59,7 +80,7 @@ class Stack:
             "tasks": f"http://127.0.0.1:{p.tasks}",
             "analytics": f"http://127.0.0.1:{p.analytics}",
             "mongo": f"mongodb://127.0.0.1:{p.mongo}",
-            "rabbitmq": f"amqp://guest:guest@127.0.0.1:{p.amqp}/",
+            "rabbitmq (admin)": f"amqp://guest:guest@127.0.0.1:{p.amqp}/",
             "rabbitmq management": f"http://127.0.0.1:{p.amqp_management}",
             "redis": f"redis://127.0.0.1:{p.redis}/0",
             "jaeger": f"http://127.0.0.1:{p.jaeger_ui}",
@@ -68,9 +89,16 @@ class Stack:
 
     def service_env(self, name: str) -> dict[str, str]:
         p = self.ports
+        # Each service its own broker user; the gateway uses no broker.
+        passwords = self.broker_passwords()
+        amqp = (
+            broker_users.amqp_url(name, passwords[name], p.amqp)
+            if name in passwords
+            else f"amqp://127.0.0.1:{p.amqp}/"
+        )
         defaults = {
             "TASKMESH_MONGO_URL": f"mongodb://127.0.0.1:{p.mongo}",
-            "TASKMESH_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{p.amqp}/",
+            "TASKMESH_AMQP_URL": amqp,
             "TASKMESH_REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{p.otlp_http}",
             "TASKMESH_BOOTSTRAP_ADMIN_EMAIL": services.ADMIN_EMAIL,
@@ -99,7 +127,13 @@ class Stack:
             return backing.postgres_part(layout)
         if name == "rabbitmq":
             port_vars = {k: var(k) for k in ("amqp", "amqp_dist", "amqp_management")}
-            return backing.rabbitmq_part(layout, self._rabbit_ports(), port_vars)
+            return backing.rabbitmq_part(
+                layout,
+                self._rabbit_ports(),
+                port_vars,
+                users=self.broker_passwords(),
+                exchange=self.env.get("TASKMESH_EVENTS_EXCHANGE") or broker_users.EVENTS_EXCHANGE,
+            )
         if name == "jaeger":
             return backing.jaeger_part(
                 layout,
@@ -155,7 +189,9 @@ class Stack:
                 _say(f"starting {name}")
                 if name in COMPANIONS:
                     self._start_group([COMPANIONS[name]])
-                proc = runner.start(self.layout, part, os.environ)
+                proc = runner.start(
+                    self.layout, part, broker_users.without_service_urls(os.environ)
+                )
                 waiting.append(runner.Starting(part, proc.pid, log, proc))
             elif not part.ready():
                 waiting.append(runner.Starting(part, pid, log))

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["BackingServers", "backing_servers_session", "docker_engine_answers"]
 
@@ -18,6 +18,9 @@ class BackingServers:
     amqp_url: str
     redis_url: str
     origin: str  # "environment", "testcontainers" or "local"
+    # Each service's own broker user (service -> AMQP URL) when the servers have them
+    # (taskmesh_local's do); ``amqp_url`` is the broker's admin.
+    service_amqp_urls: dict[str, str] = field(default_factory=dict)
 
 
 def docker_engine_answers() -> bool:
@@ -68,6 +71,7 @@ def _from_local_processes() -> Iterator[BackingServers]:
             amqp_url=servers.amqp_url,
             redis_url=servers.redis_url,
             origin="local",
+            service_amqp_urls=dict(servers.service_amqp_urls),
         )
 
 
@@ -83,6 +87,11 @@ def backing_servers_session() -> Iterator[BackingServers]:
             amqp_url=env["TASKMESH_AMQP_URL"] or "",
             redis_url=env["TASKMESH_REDIS_URL"] or "",
             origin="environment",
+            service_amqp_urls={
+                service: url
+                for service in ("auth", "tasks", "analytics")
+                if (url := os.environ.get(f"TASKMESH_{service.upper()}_AMQP_URL"))
+            },
         )
     elif docker_engine_answers():
         with _from_testcontainers() as servers:
