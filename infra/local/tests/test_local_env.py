@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,3 +92,16 @@ def test_a_service_gets_its_own_broker_url_from_the_env_file_and_nobody_elses() 
     other = {**user, "TASKMESH_AMQP_URL": "amqp://guest:guest@127.0.0.1:6000/"}
     env = service_env("tasks", PORTS, defaults={}, user_env=other)
     assert env["TASKMESH_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:6000/"
+
+
+def test_stack_gives_auth_alone_a_kept_key_encryption_key(tmp_path: Path) -> None:
+    stack = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    key = stack.service_env("auth")["TASKMESH_KEY_ENCRYPTION_KEY"]
+    assert len(base64.urlsafe_b64decode(key)) == 32
+    assert (tmp_path / "key-encryption-key").stat().st_mode & 0o077 == 0
+    again = Stack.from_env({"TASKMESH_LOCAL_DIR": str(tmp_path)})
+    assert again.service_env("auth")["TASKMESH_KEY_ENCRYPTION_KEY"] == key
+    assert all(
+        "TASKMESH_KEY_ENCRYPTION_KEY" not in stack.service_env(n)
+        for n in ("tasks", "analytics", "gateway")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -49,6 +50,16 @@ class Stack:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(18) + "\n")
+        return path.read_text().strip()
+
+    def key_encryption_key(self) -> str:
+        """auth's key encryption key (``TASKMESH_KEY_ENCRYPTION_KEY``), generated once into
+        ``key-encryption-key``: losing the file means auth cannot open its signing keys."""
+        path = self.layout.base / "key-encryption-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
         return path.read_text().strip()
 
     def broker_passwords(self) -> dict[str, str]:
@@ -106,6 +117,8 @@ class Stack:
             # auth sits behind the gateway, which appends the client's address.
             "TASKMESH_TRUSTED_PROXY_HOPS": "1",
         }
+        if name == "auth":
+            defaults["TASKMESH_KEY_ENCRYPTION_KEY"] = self.key_encryption_key()
         service_ports = {n: getattr(p, n) for n in services.SERVICE_NAMES}
         return services.service_env(name, service_ports, defaults=defaults, user_env=self.env)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from taskmesh_common.settings import ServiceSettings
 
 __all__ = ["GC_YOUNG_THRESHOLD", "serve", "settle_collector_after_startup"]
 
+# uvicorn's exit status when the application did not start.
+STARTUP_FAILURE = 3
 # Container objects allocated (net) before a young collection; CPython's default is 700.
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -60,4 +63,9 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        # The lifespan refused to start (it logged why): exit non-zero, as `uvicorn` does,
+        # so a supervisor or Kubernetes sees a failed start rather than a clean stop.
+        sys.exit(STARTUP_FAILURE)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from taskmesh_common.mongo import create_mongo_client, ensure_indexes
 from taskmesh_common.server import serve
 
+from auth_service.adapters.key_wrapping import KeyWrapper
 from auth_service.adapters.signing_keys import SIGNING_KEY_INDEXES, KeyStore
 from auth_service.api.app import create_app
 from auth_service.config import Settings
@@ -28,6 +29,7 @@ async def rotate_keys(settings: Settings) -> str:
             retire_grace=timedelta(
                 seconds=settings.access_token_ttl_seconds + settings.jwt_leeway_seconds
             ),
+            wrapper=KeyWrapper(settings.key_encryption_key_bytes()),
         )
         return (await keys.rotate(utcnow())).kid
     finally:

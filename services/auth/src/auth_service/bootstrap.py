@@ -13,6 +13,7 @@ from pymongo.errors import OperationFailure
 from taskmesh_common.mongo import Document, ensure_indexes_forever
 from taskmesh_common.security import TokenVerifier
 
+from auth_service.adapters.key_wrapping import KeyEncryptionError
 from auth_service.adapters.refresh_tokens import (
     REFRESH_TOKEN_INDEXES,
     RETIRED_REFRESH_TOKEN_INDEXES,
@@ -27,6 +28,7 @@ __all__ = [
     "INDEXES",
     "RETIRED_INDEXES",
     "build_verifier",
+    "check_signing_keys",
     "drop_indexes",
     "prepare_indexes_forever",
     "start_up_forever",
@@ -64,6 +66,24 @@ def build_verifier(settings: Settings, keys: KeyStore) -> TokenVerifier:
     )
 
 
+async def check_signing_keys(keys: KeyStore, *, timeout: float) -> None:
+    """Seal keys still stored as plaintext and open the newest, before serving.
+
+    ``KeyEncryptionError`` (the key encryption key is missing or another one) propagates:
+    the replica refuses to start, naming the setting. With MongoDB away this gives up after
+    ``timeout`` and start-up goes on; the background start-up work checks again.
+    """
+    try:
+        sealed = await asyncio.wait_for(keys.seal_and_check(), timeout)
+    except KeyEncryptionError:
+        raise
+    except Exception as exc:
+        logger.warning("signing keys not checked yet", extra={"error": str(exc)})
+        return
+    if sealed:
+        logger.warning("sealed signing keys stored unencrypted", extra={"count": sealed})
+
+
 async def start_up_forever(
     settings: Settings, indexes_ready: asyncio.Event, keys: KeyStore, accounts: Accounts
 ) -> None:
@@ -73,12 +93,17 @@ async def start_up_forever(
     delay = 0.2
     while True:
         try:
+            await keys.seal_and_check()
             await keys.ensure_key(utcnow())
             password = settings.bootstrap_admin_password
             if settings.bootstrap_admin_email and password is not None:
                 await accounts.create_first_admin(
                     settings.bootstrap_admin_email, password.get_secret_value()
                 )
+        except KeyEncryptionError as exc:
+            # Retrying cannot help: the settings must change. /readyz stays 503 meanwhile.
+            logger.error("signing keys cannot be opened", extra={"error": str(exc)})
+            return
         except Exception as exc:
             logger.warning("start-up work failed, retrying", extra={"error": str(exc)})
             await asyncio.sleep(delay)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from taskmesh_common.settings import ServiceSettings
+
+from auth_service.adapters.key_wrapping import SETTING as KEY_ENCRYPTION_KEY_SETTING
+from auth_service.adapters.key_wrapping import parse_key
 
 __all__ = ["Settings"]
 
@@ -40,6 +43,30 @@ class Settings(ServiceSettings):
     argon2_queue_limit: int | None = Field(default=None, ge=0)
     argon2_queue_seconds: float = Field(default=1.0, gt=0)
 
+    # Seals the signing keys' private part in the database (AES-256-GCM): 32 random bytes,
+    # base64url. Required in production; without it (development) keys are stored as PEM.
+    key_encryption_key: SecretStr | None = None
+
     # How long a replica keeps signing with the key it loaded before looking for a newer one.
     signing_key_reload_seconds: float = Field(default=30.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _key_encryption_key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_a_key_encryption_key(self) -> Settings:
+        if self.env == "production" and self.key_encryption_key is None:
+            raise ValueError(
+                f"{KEY_ENCRYPTION_KEY_SETTING} is not set; production keeps the signing keys "
+                "encrypted (env=production)"
+            )
+        return self
+
+    def key_encryption_key_bytes(self) -> bytes | None:
+        key = self.key_encryption_key
+        return None if key is None else parse_key(key.get_secret_value())

@@ -2,7 +2,8 @@
 
 One document per key: `_id` = kid, a `generation` under a unique index (so replicas that
 start or rotate at the same moment end with exactly one newest key: the others' inserts
-collide and they adopt the winner), the private key as PEM, the public JWK, and
+collide and they adopt the winner), the private key (sealed with the key encryption key:
+key_wrapping.py), the public JWK, and
 `retire_after` once a newer key took over. The newest generation signs; every key not yet
 retired is published in the JWKS, so tokens signed before a rotation stay verifiable
 until they expire. A TTL index on `retire_after` deletes retired keys (a key without one,
@@ -28,6 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from taskmesh_common.mongo import Document
 
+from auth_service.adapters.key_wrapping import KeyWrapper
 from auth_service.domain.errors import SigningKeyUnavailable
 
 __all__ = ["SIGNING_KEY_INDEXES", "KeyStore", "SigningKey"]
@@ -52,30 +54,28 @@ class SigningKey:
         )
 
 
-def _new_key_document(generation: int, now: datetime) -> Document:
+def _new_key_document(generation: int, now: datetime, wrapper: KeyWrapper) -> Document:
     private_key = Ed25519PrivateKey.generate()
     kid = secrets.token_urlsafe(12)
     public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
     return {
         "_id": kid,
         "generation": generation,
         "alg": ALGORITHM,
-        # Stored unencrypted in auth's own database, readable only by auth. Production would
-        # wrap it with a KMS (envelope encryption) or keep it in an HSM; the document layout
-        # stays the same with a wrapped key in place of this PEM.
-        "private_pem": private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode(),
+        **wrapper.stored_fields(kid, pem),
         "public_jwk": {**public_jwk, "kid": kid, "alg": ALGORITHM, "use": "sig"},
         "created_at": now,
         "retire_after": None,
     }
 
 
-def _signing_key(doc: Document) -> SigningKey:
-    private_key = serialization.load_pem_private_key(doc["private_pem"].encode(), password=None)
+def _signing_key(doc: Document, wrapper: KeyWrapper) -> SigningKey:
+    private_key = serialization.load_pem_private_key(wrapper.open(doc), password=None)
     if not isinstance(private_key, Ed25519PrivateKey):
         raise SigningKeyUnavailable()
     return SigningKey(kid=doc["_id"], generation=doc["generation"], private_key=private_key)
@@ -92,8 +92,10 @@ class KeyStore:
         retire_grace: timedelta,
         indexes_ready: asyncio.Event | None = None,
         ready_timeout: float = 3.0,
+        wrapper: KeyWrapper | None = None,
     ) -> None:
         self.collection = collection
+        self.wrapper = wrapper or KeyWrapper(None)
         self.reload_seconds = reload_seconds
         # The first key may only be created once the unique index exists, or two replicas
         # starting together could both create one.
@@ -110,19 +112,36 @@ class KeyStore:
     async def _newest(self) -> Document | None:
         return await self.collection.find_one({}, sort=[("generation", DESCENDING)])
 
+    async def seal_and_check(self) -> int:
+        """Seal the keys still stored as plaintext (with a key encryption key), then open
+        the newest: raises ``KeyEncryptionError`` when it cannot be. The count sealed."""
+        sealed = 0
+        if self.wrapper.encrypts:
+            async for doc in self.collection.find({"private_pem": {"$exists": True}}):
+                update = self.wrapper.seal_update(doc)
+                if update is not None:
+                    # Only while still plaintext: a replica sealing it at once wins alone.
+                    filter_ = {"_id": doc["_id"], "private_pem": {"$exists": True}}
+                    result = await self.collection.update_one(filter_, update)
+                    sealed += result.modified_count
+        newest = await self._newest()
+        if newest is not None:
+            _signing_key(newest, self.wrapper)
+        return sealed
+
     async def ensure_key(self, now: datetime) -> SigningKey:
         """The newest key, creating the first one if there is none (safe across replicas)."""
         doc = await self._newest()
         if doc is None:
             await self._wait_for_indexes()
             try:
-                await self.collection.insert_one(_new_key_document(1, now))
+                await self.collection.insert_one(_new_key_document(1, now, self.wrapper))
             except DuplicateKeyError:
                 pass  # another replica created it first; use theirs
             doc = await self._newest()
         if doc is None:
             raise SigningKeyUnavailable()
-        self._current, self._loaded_at = _signing_key(doc), time.monotonic()
+        self._current, self._loaded_at = _signing_key(doc, self.wrapper), time.monotonic()
         return self._current
 
     async def _wait_for_indexes(self) -> None:
@@ -148,7 +167,7 @@ class KeyStore:
         newest = await self._newest()
         generation = (newest["generation"] if newest else 0) + 1
         try:
-            await self.collection.insert_one(_new_key_document(generation, now))
+            await self.collection.insert_one(_new_key_document(generation, now, self.wrapper))
         except DuplicateKeyError:
             pass  # a concurrent rotation won; its key is the new one
         key = await self.ensure_key(now)

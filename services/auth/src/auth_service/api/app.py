@@ -15,13 +15,19 @@ from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.mongo import create_mongo_client, mongo_ping
 from taskmesh_common.redis import create_redis
 
+from auth_service.adapters.key_wrapping import KeyWrapper
 from auth_service.adapters.login_limiter import LoginLimiter
 from auth_service.adapters.refresh_tokens import RefreshTokenRepository
 from auth_service.adapters.signing_keys import KeyStore
 from auth_service.adapters.users import UserRepository
 from auth_service.api import admin, routes
 from auth_service.api.errors import install_auth_errors
-from auth_service.bootstrap import build_verifier, prepare_indexes_forever, start_up_forever
+from auth_service.bootstrap import (
+    build_verifier,
+    check_signing_keys,
+    prepare_indexes_forever,
+    start_up_forever,
+)
 from auth_service.config import Settings
 from auth_service.domain.passwords import Passwords
 from auth_service.service_layer.accounts import Accounts
@@ -56,7 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retire_grace=_seconds(access_ttl + settings.jwt_leeway_seconds),
             indexes_ready=indexes_ready,
             ready_timeout=settings.mongo_timeout_seconds,
+            wrapper=KeyWrapper(settings.key_encryption_key_bytes()),
         )
+        # Refuses to start when the stored keys cannot be opened with the configured key.
+        await check_signing_keys(keys, timeout=settings.mongo_timeout_seconds)
         users = UserRepository(db["users"])
         refresh_tokens = RefreshTokenRepository(db["refresh_tokens"])
         hashing = Hashing(
