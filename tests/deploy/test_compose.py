@@ -126,23 +126,95 @@ def test_services_listen_on_all_interfaces_and_trace_to_jaeger(compose: Doc, nam
             assert env[f"TASKMESH_{other.upper()}_URL"] == f"http://{other}:{port}"
 
 
+BROKER_USERS = ("auth", "tasks", "analytics")
+
+
 def test_backing_urls_match_the_servers_credentials(compose: Doc) -> None:
+    """Each service reaches MongoDB and RabbitMQ as its own user, with the password the
+    server gives that user; Redis has one password."""
     services = compose["services"]
-    env = services["auth"]["environment"]
-    mongo_pw = services["mongo"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"]
-    rabbit_pw = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"]
+    mongo_env = services["mongo"]["environment"]
+    definitions = json.loads(compose["configs"]["rabbitmq-definitions"]["content"])
+    rabbit_pw = {user["name"]: user["password"] for user in definitions["users"]}
     redis_cmd = services["redis"]["command"]
     redis_pw = redis_cmd[redis_cmd.index("--requirepass") + 1]
-    assert f":{mongo_pw}@mongo:27017/" in env["TASKMESH_MONGO_URL"]
-    assert f":{rabbit_pw}@rabbitmq:5672/" in env["TASKMESH_AMQP_URL"]
-    assert env["TASKMESH_REDIS_URL"].startswith(f"redis://:{redis_pw}@redis:6379/")
+    for name in BROKER_USERS:
+        env = services[name]["environment"]
+        mongo_pw = mongo_env[f"MONGO_{name.upper()}_PASSWORD"]
+        assert env["TASKMESH_MONGO_URL"] == (
+            f"mongodb://{name}:{mongo_pw}@mongo:27017/{name}?authSource={name}"
+        )
+        assert env["TASKMESH_AMQP_URL"] == f"amqp://{name}:{rabbit_pw[name]}@rabbitmq:5672/"
+    assert services["auth"]["environment"]["TASKMESH_REDIS_URL"].startswith(
+        f"redis://:{redis_pw}@redis:6379/"
+    )
+
+
+def test_no_service_uses_the_root_or_admin_credentials(compose: Doc) -> None:
+    services = compose["services"]
+    root_pw = services["mongo"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"]
+    admin_pw = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"]
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert f"taskmesh:{root_pw}@" not in env.get("TASKMESH_MONGO_URL", ""), name
+        assert f"taskmesh:{admin_pw}@" not in env.get("TASKMESH_AMQP_URL", ""), name
+    # The gateway uses neither server: it gets no credentials for them.
+    assert "TASKMESH_MONGO_URL" not in services["gateway"]["environment"]
+    assert "TASKMESH_AMQP_URL" not in services["gateway"]["environment"]
+
+
+def test_mongo_creates_each_services_user_on_its_own_database_only(compose: Doc) -> None:
+    mongo = compose["services"]["mongo"]
+    mounts = {v["target"]: Path(v["source"]) for v in mongo["volumes"] if v["type"] == "bind"}
+    script = mounts["/docker-entrypoint-initdb.d/10-service-users.js"].read_text()
+    assert 'roles = [{ role: "readWrite", db: service }]' in script
+    for name in BROKER_USERS:
+        assert f"{name}: process.env.MONGO_{name.upper()}_PASSWORD" in script
+        assert f"MONGO_{name.upper()}_PASSWORD" in mongo["environment"]
+
+
+def test_broker_grants_are_the_local_stacks(compose: Doc) -> None:
+    """The compose broker's users have exactly the permissions infra/local gives them."""
+    from taskmesh_local.broker_users import EVENTS_EXCHANGE, GRANTS
+
+    definitions = json.loads(compose["configs"]["rabbitmq-definitions"]["content"])
+    permissions = {p["user"]: p for p in definitions["permissions"]}
+    topics = {p["user"]: p for p in definitions["topic_permissions"]}
+    assert set(topics) == set(GRANTS)
+    for name, grant in GRANTS.items():
+        assert (permissions[name]["configure"], permissions[name]["write"]) == (
+            grant.configure,
+            grant.write,
+        )
+        assert permissions[name]["read"] == grant.read
+        assert topics[name]["exchange"] == EVENTS_EXCHANGE
+        assert (topics[name]["write"], topics[name]["read"]) == (
+            grant.topic_write,
+            grant.topic_read,
+        )
+    rabbit = compose["services"]["rabbitmq"]
+    assert {c["target"] for c in rabbit["configs"]} == {
+        "/etc/rabbitmq/definitions.json",
+        "/etc/rabbitmq/conf.d/20-taskmesh-definitions.conf",
+    }
 
 
 def test_passwords_follow_the_environment(tmp_path: Path) -> None:
-    model = compose_model(env={"REDIS_PASSWORD": "from-env", "MONGO_PASSWORD": "m-env"})
+    model = compose_model(
+        env={
+            "REDIS_PASSWORD": "from-env",
+            "MONGO_TASKS_PASSWORD": "m-env",
+            "RABBITMQ_TASKS_PASSWORD": "r-env",
+        }
+    )
     env = model["services"]["gateway"]["environment"]
     assert env["TASKMESH_REDIS_URL"] == "redis://:from-env@redis:6379/0"
-    assert "taskmesh:m-env@mongo" in model["services"]["tasks"]["environment"]["TASKMESH_MONGO_URL"]
+    tasks = model["services"]["tasks"]["environment"]
+    assert "tasks:m-env@mongo" in tasks["TASKMESH_MONGO_URL"]
+    assert model["services"]["mongo"]["environment"]["MONGO_TASKS_PASSWORD"] == "m-env"
+    assert "tasks:r-env@rabbitmq" in tasks["TASKMESH_AMQP_URL"]
+    definitions = json.loads(model["configs"]["rabbitmq-definitions"]["content"])
+    assert {"name": "tasks", "password": "r-env", "tags": ""} in definitions["users"]
 
 
 def test_only_the_agreed_ports_are_published_and_only_on_loopback(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import shutil
@@ -356,33 +357,90 @@ def test_environments(rendered: dict[str, list[Doc]]) -> None:
     assert otlp.hostname == "jaeger" and otlp.port in jaeger_ports
 
 
+def _secret(docs: list[Doc], prefix: str) -> dict[str, str]:
+    [name] = [
+        s["metadata"]["name"]
+        for s in of_kind(docs, "Secret")
+        if s["metadata"]["name"].startswith(prefix)
+    ]
+    return {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", name)["data"].items()}
+
+
 def test_dev_urls_reach_the_in_cluster_servers_with_their_credentials(
     rendered: dict[str, list[Doc]],
 ) -> None:
+    """Each service reaches MongoDB and RabbitMQ as its own user, never as the root/admin."""
     docs = rendered["dev"]
-    secret_names = [s["metadata"]["name"] for s in of_kind(docs, "Secret")]
-    [backing_name] = [n for n in secret_names if n.startswith("backing-secrets")]
-    backing = {
-        k: base64.b64decode(v).decode()
-        for k, v in one(docs, "Secret", backing_name)["data"].items()
-    }
-    env = env_of(docs, "auth")
-    mongo, amqp, redis = (urlsplit(env[f"TASKMESH_{k}_URL"]) for k in ("MONGO", "AMQP", "REDIS"))
-    assert (mongo.hostname, mongo.port, mongo.password) == (
-        "mongo",
-        27017,
-        backing["MONGO_INITDB_ROOT_PASSWORD"],
-    )
-    assert (amqp.hostname, amqp.port, amqp.password) == (
-        "rabbitmq",
-        5672,
-        backing["RABBITMQ_DEFAULT_PASS"],
-    )
+    backing = _secret(docs, "backing-secrets")
+    definitions = json.loads(_secret(docs, "rabbitmq-definitions")["definitions.json"])
+    broker_passwords = {user["name"]: user["password"] for user in definitions["users"]}
+    for name in ("auth", "tasks", "analytics"):
+        env = env_of(docs, name)
+        mongo, amqp = (urlsplit(env[f"TASKMESH_{k}_URL"]) for k in ("MONGO", "AMQP"))
+        assert (mongo.hostname, mongo.port, mongo.username, mongo.path) == (
+            "mongo",
+            27017,
+            name,
+            f"/{name}",
+        )
+        assert mongo.password == backing[f"MONGO_{name.upper()}_PASSWORD"]
+        assert mongo.password != backing["MONGO_INITDB_ROOT_PASSWORD"]
+        assert (amqp.hostname, amqp.port, amqp.username) == ("rabbitmq", 5672, name)
+        assert amqp.password == broker_passwords[name] != backing["RABBITMQ_DEFAULT_PASS"]
+    redis = urlsplit(env_of(docs, "auth")["TASKMESH_REDIS_URL"])
     assert (redis.hostname, redis.port, redis.password) == (
         "redis",
         6379,
         backing["REDIS_PASSWORD"],
     )
+
+
+def test_dev_servers_create_each_services_user_with_the_local_stacks_grants(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    from taskmesh_local.broker_users import EVENTS_EXCHANGE, GRANTS
+
+    docs = rendered["dev"]
+    [init] = [
+        c
+        for c in of_kind(docs, "ConfigMap")
+        if c["metadata"]["name"].startswith("mongo-init-users")
+    ]
+    compose_script = (REPO / "infra" / "compose" / "mongo" / "init-users.js").read_text()
+    assert init["data"]["10-service-users.js"] == compose_script
+    mongo = one(docs, "StatefulSet", "mongo")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in mongo["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in mongo["volumes"]}
+    init_volume = volumes[mounts["/docker-entrypoint-initdb.d"]]
+    assert init_volume["configMap"]["name"] == init["metadata"]["name"]
+
+    definitions = json.loads(_secret(docs, "rabbitmq-definitions")["definitions.json"])
+    permissions = {p["user"]: p for p in definitions["permissions"]}
+    topics = {p["user"]: p for p in definitions["topic_permissions"]}
+    for name, grant in GRANTS.items():
+        granted = permissions[name]
+        assert (granted["configure"], granted["write"], granted["read"]) == (
+            grant.configure,
+            grant.write,
+            grant.read,
+        )
+        assert (topics[name]["exchange"], topics[name]["write"], topics[name]["read"]) == (
+            EVENTS_EXCHANGE,
+            grant.topic_write,
+            grant.topic_read,
+        )
+    rabbit = one(docs, "StatefulSet", "rabbitmq")["spec"]["template"]["spec"]
+    paths = {m["mountPath"] for m in rabbit["containers"][0]["volumeMounts"]}
+    assert {
+        "/etc/rabbitmq/definitions.json",
+        "/etc/rabbitmq/conf.d/20-taskmesh-definitions.conf",
+    } <= paths
+
+
+def test_prod_auth_needs_a_key_encryption_key(rendered: dict[str, list[Doc]]) -> None:
+    assert "TASKMESH_KEY_ENCRYPTION_KEY" in env_of(rendered["prod"], "auth")
+    for name in ("tasks", "analytics", "gateway"):
+        assert "TASKMESH_KEY_ENCRYPTION_KEY" not in env_of(rendered["prod"], name)
 
 
 # --------------------------------------------------------------------------- secrets
