@@ -5,8 +5,8 @@ The local broker loads them at boot from a definitions file (``load_definitions`
 
 Names the permissions rely on (infra/README.md):
 
-- the events exchange is ``taskmesh.events``, or a name without dots (an isolated test run's
-  ``TASKMESH_EVENTS_EXCHANGE``);
+- the events exchange is ``taskmesh.events``, ``taskmesh.events.<word>`` or a name without
+  dots (an isolated test or bench run's ``TASKMESH_EVENTS_EXCHANGE``);
 - a service's queues are ``[<prefix>.]<service>.<name>`` with their ``.retry.<n>`` and
   ``.dlq`` queues, where ``<prefix>`` (``TASKMESH_QUEUE_PREFIX`` without its dot) has no dots.
 
@@ -44,7 +44,7 @@ EVENTS_EXCHANGE = "taskmesh.events"
 # (RabbitMQ refuses `guest` from any other address); services never use it.
 ADMIN_USER = "guest"
 
-_EXCHANGE = rf"{re.escape(EVENTS_EXCHANGE)}|[^.]+"
+_EXCHANGE = rf"{re.escape(EVENTS_EXCHANGE)}(\.[^.]+)?|[^.]+"
 _NOTHING = "^$"
 
 
