@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from taskmesh_common.errors import install_error_handlers
 from taskmesh_common.health import ReadinessRegistry, health_router
@@ -47,6 +48,9 @@ def create_service_app(
         # A slash redirect's Location is built from the Host the service was reached by, which
         # behind the gateway is the service's internal address; `/x/` is a plain 404 instead.
         redirect_slashes=False,
+        # Operation ids are the handlers' names (`create_task`, `login`): what generated
+        # clients call their functions.
+        generate_unique_id_function=_operation_id,
         telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
@@ -59,6 +63,10 @@ def create_service_app(
     if route_of is not None:
         app.add_middleware(SpanNamedByRoute, route_of=route_of)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def _document_problems(app: FastAPI) -> None:
