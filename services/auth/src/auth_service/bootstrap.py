@@ -75,7 +75,9 @@ async def check_signing_keys(keys: KeyStore, *, timeout: float) -> None:
     """
     try:
         sealed = await asyncio.wait_for(keys.seal_and_check(), timeout)
-    except KeyEncryptionError:
+    except KeyEncryptionError as exc:
+        # One plain line before uvicorn's traceback: what to fix.
+        logger.critical("auth cannot open its signing keys", extra={"error": str(exc)})
         raise
     except Exception as exc:
         logger.warning("signing keys not checked yet", extra={"error": str(exc)})

@@ -95,8 +95,8 @@ class KeyWrapper:
         except InvalidTag:
             raise KeyEncryptionError(
                 f"signing key {kid} cannot be decrypted with {SETTING}: it is not the key the "
-                "signing keys were encrypted with (restore that key; services/auth/README.md "
-                "says what to do if it is lost)"
+                "signing keys were encrypted with (restore that key; infra/README.md, "
+                "'The signing keys', says what to do if it is lost)"
             ) from None
 
     def seal_update(self, doc: dict[str, Any]) -> dict[str, Any] | None:
