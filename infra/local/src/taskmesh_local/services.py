@@ -29,6 +29,8 @@ __all__ = [
 SERVICE_NAMES = ("auth", "tasks", "analytics", "gateway")
 
 ADMIN_EMAIL = "admin@taskmesh.local"
+# Where the gateway connects to the other services from.
+GATEWAY_ADDRESS = "127.0.0.1/32"
 
 
 def service_env(
@@ -45,11 +47,15 @@ def service_env(
     match the ports we start the services on.
     """
     peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
+    # Behind the gateway, X-Forwarded-For is believed from the gateway alone, which here runs
+    # on 127.0.0.1; the gateway's own proxies (none by default) are the user's to set.
+    behind_gateway = {"TASKMESH_TRUSTED_PROXIES": GATEWAY_ADDRESS} if name != "gateway" else {}
     return {
         "TASKMESH_ENV": "development",
         **defaults,
         **user_env,
         **peers,
+        **behind_gateway,
         "TASKMESH_HOST": "127.0.0.1",
         "TASKMESH_PORT": str(ports[name]),
     }

@@ -75,8 +75,6 @@ class Stack:
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{p.otlp_http}",
             "TASKMESH_BOOTSTRAP_ADMIN_EMAIL": services.ADMIN_EMAIL,
             "TASKMESH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password(),
-            # auth sits behind the gateway, which appends the client's address.
-            "TASKMESH_TRUSTED_PROXY_HOPS": "1",
         }
         service_ports = {n: getattr(p, n) for n in services.SERVICE_NAMES}
         return services.service_env(name, service_ports, defaults=defaults, user_env=self.env)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from taskmesh_common.client_address import ClientAddressMiddleware, TrustedProxies
 from taskmesh_common.errors import install_error_handlers
 from taskmesh_common.health import ReadinessRegistry, health_router
 from taskmesh_common.logging import configure_logging
@@ -56,4 +57,8 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     if route_of is not None:
         app.add_middleware(SpanNamedByRoute, route_of=route_of)
+    proxies = TrustedProxies(settings.trusted_proxies)
+    if proxies:
+        # Outermost: everything below reads the client the proxies vouch for.
+        app.add_middleware(ClientAddressMiddleware, proxies=proxies)
     return app

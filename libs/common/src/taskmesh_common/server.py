@@ -59,5 +59,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         server_header=False,
+        # The client address is ours to decide (taskmesh_common.client_address): uvicorn's
+        # support believes X-Forwarded-For from 127.0.0.1, that is from any local client.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()
