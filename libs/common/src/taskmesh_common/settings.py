@@ -59,6 +59,8 @@ class ServiceSettings(BaseSettings):
     service_name: str = "taskmesh"
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics and detailed readiness listen here, on `host`; never routed from outside.
+    internal_port: int = Field(default=9000, ge=1, le=65535)
     log_level: str = "INFO"
     # The peers whose X-Forwarded-For is believed (CIDRs, comma-separated; none by default):
     # the ingress controller's pods for the gateway, the gateway for the services behind it.

@@ -11,6 +11,7 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "auth"
     port: int = 8001
+    internal_port: int = 9001
     mongo_db: str = "auth"
 
     # An admin account created (or promoted) at start-up when both are set; idempotent.

@@ -235,6 +235,6 @@ async def test_upstream_latency_is_measured_per_upstream_and_status(
 ) -> None:
     async with gateway() as gw:
         await gw.client.get("/api/v1/analytics/summary?status=418", headers=tokens.auth_header())
-        exposed = (await gw.client.get("/metrics")).text
+        exposed = (await gw.internal.get("/metrics")).text
     assert 'gateway_upstream_duration_seconds_count{status="418",upstream="analytics"}' in exposed
     assert 'gateway_breaker_state{upstream="analytics"}' in exposed
