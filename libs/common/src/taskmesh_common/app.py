@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from taskmesh_common.client_address import ClientAddressMiddleware, TrustedProxies
 from taskmesh_common.errors import install_error_handlers
 from taskmesh_common.health import ReadinessRegistry, health_router
-from taskmesh_common.logging import configure_logging
 from taskmesh_common.internal import internal_app
+from taskmesh_common.logging import configure_logging
 from taskmesh_common.middleware import RequestContextMiddleware
 from taskmesh_common.settings import ServiceSettings
 from taskmesh_common.telemetry import RouteOf, SpanNamedByRoute, fastapi_telemetry, setup_telemetry

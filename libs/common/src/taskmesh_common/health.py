@@ -89,7 +89,8 @@ def health_router() -> APIRouter:
                 f"not ready: {', '.join(failed)} unavailable",
                 slug="not-ready",
                 headers={"Retry-After": "2"},
-                **{"checks": checks, "failed": failed},
+                checks=checks,
+                failed=failed,
             )
         return JSONResponse({"status": "ready", "checks": checks})
 
