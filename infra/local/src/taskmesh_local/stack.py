@@ -64,6 +64,10 @@ class Stack:
             "redis": f"redis://127.0.0.1:{p.redis}/0",
             "jaeger": f"http://127.0.0.1:{p.jaeger_ui}",
             "otlp": f"http://127.0.0.1:{p.otlp_http} (gRPC {p.otlp_grpc})",
+            **{
+                f"{name} internal": f"http://127.0.0.1:{port} (/metrics, /readyz)"
+                for name, port in self.internal_ports().items()
+            },
         }
 
     def service_env(self, name: str) -> dict[str, str]:
@@ -77,7 +81,17 @@ class Stack:
             "TASKMESH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password(),
         }
         service_ports = {n: getattr(p, n) for n in services.SERVICE_NAMES}
-        return services.service_env(name, service_ports, defaults=defaults, user_env=self.env)
+        return services.service_env(
+            name,
+            service_ports,
+            defaults=defaults,
+            user_env=self.env,
+            internal_ports=self.internal_ports(),
+        )
+
+    def internal_ports(self) -> dict[str, int]:
+        """Each service's internal listener: /metrics and detailed /readyz."""
+        return {n: getattr(self.ports, f"{n}_internal") for n in services.SERVICE_NAMES}
 
     def _rabbit_ports(self) -> backing.RabbitPorts:
         p = self.ports
@@ -116,6 +130,7 @@ class Stack:
                 self.service_env(name),
                 ready_path=ready_path,
                 start_timeout=self.service_timeout(),
+                internal_port=(getattr(p, f"{name}_internal"), var(f"{name}_internal")),
             )
         raise LocalError(f"unknown part {name!r}; one of: {', '.join(PART_NAMES)}")
 
@@ -212,7 +227,8 @@ class Stack:
             "rabbitmq": f"{p.amqp},{p.amqp_management}",
             "redis": str(p.redis),
             "jaeger": f"{p.jaeger_ui},{p.otlp_grpc},{p.otlp_http}",
-            **{n: str(getattr(p, n)) for n in services.SERVICE_NAMES},
+            # The public port, then the internal one (/metrics, detailed /readyz).
+            **{n: f"{getattr(p, n)},{getattr(p, f'{n}_internal')}" for n in services.SERVICE_NAMES},
         }
         rows = []
         for name in PART_NAMES:
@@ -241,6 +257,7 @@ class Stack:
 
 def print_status(stack: Stack) -> None:
     rows = stack.status()
+    # A service's PORT column: its public port, then its internal one (/metrics, /readyz).
     print(f"{'PART':<10} {'PID':>7}  {'PORT':<18} STATE")
     for name, pid, ports, ready in rows:
         state = "ready" if ready else ("starting/unhealthy" if pid else "stopped")
