@@ -85,6 +85,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
         # The client address is ours to decide (taskmesh_common.client_address): uvicorn's
         # support believes X-Forwarded-For from 127.0.0.1, that is from any local client.
