@@ -29,11 +29,6 @@ PORT_VARS: dict[str, tuple[str, int]] = {
     "auth": ("TASKMESH_AUTH_PORT", 8001),
     "tasks": ("TASKMESH_TASKS_PORT", 8002),
     "analytics": ("TASKMESH_ANALYTICS_PORT", 8003),
-    # Each service's internal listener (/metrics, detailed /readyz), never the gateway's routes.
-    "gateway_internal": ("TASKMESH_GATEWAY_INTERNAL_PORT", 9080),
-    "auth_internal": ("TASKMESH_AUTH_INTERNAL_PORT", 9001),
-    "tasks_internal": ("TASKMESH_TASKS_INTERNAL_PORT", 9002),
-    "analytics_internal": ("TASKMESH_ANALYTICS_INTERNAL_PORT", 9003),
     "mongo": ("TASKMESH_MONGO_PORT", 27017),
     "amqp": ("TASKMESH_AMQP_PORT", 5672),
     "amqp_management": ("TASKMESH_AMQP_MANAGEMENT_PORT", 15672),
@@ -55,10 +50,6 @@ class Ports:
     auth: int
     tasks: int
     analytics: int
-    gateway_internal: int
-    auth_internal: int
-    tasks_internal: int
-    analytics_internal: int
     mongo: int
     amqp: int
     amqp_management: int

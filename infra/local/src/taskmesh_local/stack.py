@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, runner, services
-from taskmesh_local.config import LocalError, Ports
+from taskmesh_local import backing, engine, install, jaeger_ui, net, runner, services
+from taskmesh_local.config import LocalError, Ports, parse_port
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
 
@@ -24,6 +25,11 @@ PART_NAMES = BACKING_NAMES + services.SERVICE_NAMES
 EPMD = "rabbitmq-epmd"
 POSTGRES = "postgres"
 COMPANIONS = {"rabbitmq": EPMD, "mongo": POSTGRES}
+INTERNAL_PORTS_FILE = "internal-ports.json"
+
+
+def internal_port_var(service: str) -> str:
+    return f"TASKMESH_{service.upper()}_INTERNAL_PORT"
 
 
 def _say(message: str) -> None:
@@ -90,8 +96,28 @@ class Stack:
         )
 
     def internal_ports(self) -> dict[str, int]:
-        """Each service's internal listener: /metrics and detailed /readyz."""
-        return {n: getattr(self.ports, f"{n}_internal") for n in services.SERVICE_NAMES}
+        """Each service's internal listener (/metrics, detailed /readyz):
+        ``TASKMESH_<SERVICE>_INTERNAL_PORT``, else a free port picked the first time and kept
+        in ``internal-ports.json``, so restarts and ``status`` agree."""
+        path = self.layout.base / INTERNAL_PORTS_FILE
+        saved: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+        chosen: dict[str, int] = {}
+        for name in services.SERVICE_NAMES:
+            var = internal_port_var(name)
+            raw = self.env.get(var, "")
+            if raw.strip():
+                chosen[name] = parse_port(var, raw)
+            elif name in saved:
+                chosen[name] = int(saved[name])
+        missing = [n for n in services.SERVICE_NAMES if n not in chosen]
+        if missing:
+            taken = {*chosen.values(), *(getattr(self.ports, f.name) for f in fields(self.ports))}
+            free = [port for port in net.free_ports(len(missing) + len(taken)) if port not in taken]
+            picked = dict(zip(missing, free, strict=False))
+            chosen.update(picked)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**saved, **picked}, indent=2) + "\n")
+        return chosen
 
     def _rabbit_ports(self) -> backing.RabbitPorts:
         p = self.ports
@@ -130,7 +156,7 @@ class Stack:
                 self.service_env(name),
                 ready_path=ready_path,
                 start_timeout=self.service_timeout(),
-                internal_port=(getattr(p, f"{name}_internal"), var(f"{name}_internal")),
+                internal_port=(self.internal_ports()[name], internal_port_var(name)),
             )
         raise LocalError(f"unknown part {name!r}; one of: {', '.join(PART_NAMES)}")
 
@@ -228,7 +254,7 @@ class Stack:
             "redis": str(p.redis),
             "jaeger": f"{p.jaeger_ui},{p.otlp_grpc},{p.otlp_http}",
             # The public port, then the internal one (/metrics, detailed /readyz).
-            **{n: f"{getattr(p, n)},{getattr(p, f'{n}_internal')}" for n in services.SERVICE_NAMES},
+            **{n: f"{getattr(p, n)},{port}" for n, port in self.internal_ports().items()},
         }
         rows = []
         for name in PART_NAMES:
