@@ -14,6 +14,7 @@ every local client).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -46,29 +47,40 @@ def _address(value: str) -> Address | None:
 class TrustedProxies:
     def __init__(self, cidrs: Iterable[str]) -> None:
         self.networks = parse_networks(cidrs)
+        # Parsing an address costs microseconds, and the same few (the proxies', the busy
+        # clients') come again and again: remember what each text is.
+        self._classify = functools.lru_cache(maxsize=4096)(self._classify_text)
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
-    def trusts(self, address: Address) -> bool:
-        return any(address in network for network in self.networks)
+    def _classify_text(self, value: str) -> tuple[str, bool] | None:
+        """(the address in canonical form, whether a trusted proxy has it); None: not one."""
+        address = _address(value)
+        if address is None:
+            return None
+        return str(address), any(address in network for network in self.networks)
+
+    def trusts(self, address: str) -> bool:
+        known = self._classify(address)
+        return known is not None and known[1]
 
     def client(self, peer: str, forwarded_for: Iterable[str]) -> str:
         """The client's address, given the TCP peer and the X-Forwarded-For header values."""
-        peer_address = _address(peer)
-        if peer_address is None or not self.trusts(peer_address):
+        known = self._classify(peer)
+        if known is None or not known[1]:
             return peer
+        client = known[0]
         chain = [part for value in forwarded_for for part in value.split(",") if part.strip()]
-        client = peer_address
         for entry in reversed(chain):
-            address = _address(entry)
-            if address is None:
+            entry_known = self._classify(entry.strip())
+            if entry_known is None:
                 # Not an address a proxy of ours would write: stop at the last one we trust.
                 break
-            client = address
-            if not self.trusts(address):
+            client, trusted = entry_known
+            if not trusted:
                 break
-        return str(client)
+        return client
 
 
 class ClientAddressMiddleware:
@@ -81,8 +93,7 @@ class ClientAddressMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        peer = _address(client[0]) if client else None
-        if scope["type"] == "http" and peer is not None and self.proxies.trusts(peer):
+        if scope["type"] == "http" and client and self.proxies.trusts(client[0]):
             forwarded: list[str] = []
             for name, value in scope["headers"]:
                 if name == b"x-forwarded-for":
@@ -92,5 +103,5 @@ class ClientAddressMiddleware:
                     if proto in ("http", "https"):
                         scope["scheme"] = proto
             if forwarded:
-                scope["client"] = (self.proxies.client(str(peer), forwarded), 0)
+                scope["client"] = (self.proxies.client(client[0], forwarded), 0)
         await self.app(scope, receive, send)
