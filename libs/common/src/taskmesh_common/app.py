@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from taskmesh_common.client_address import ClientAddressMiddleware, TrustedProxies
 from taskmesh_common.errors import install_error_handlers
@@ -49,6 +50,9 @@ def create_service_app(
         # A slash redirect's Location is built from the Host the service was reached by, which
         # behind the gateway is the service's internal address; `/x/` is a plain 404 instead.
         redirect_slashes=False,
+        # Operation ids are the handlers' names (`create_task`, `login`): what generated
+        # clients call their functions.
+        generate_unique_id_function=_operation_id,
         telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
@@ -66,6 +70,10 @@ def create_service_app(
         # Outermost: everything below reads the client the proxies vouch for.
         app.add_middleware(ClientAddressMiddleware, proxies=proxies)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def _document_problems(app: FastAPI) -> None:
