@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,6 +16,7 @@ from taskmesh_local import (
     engine,
     install,
     jaeger_ui,
+    local_secrets,
     net,
     runner,
     services,
@@ -60,43 +59,13 @@ class Stack:
     # -- the parts -------------------------------------------------------------------------
 
     def admin_password(self) -> str:
-        path = self.layout.base / "admin-password"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(18) + "\n")
-        return path.read_text().strip()
+        return local_secrets.admin_password(self.layout.base)
 
     def key_encryption_key(self) -> str:
-        """auth's key encryption key (``TASKMESH_KEY_ENCRYPTION_KEY``), generated once into
-        ``key-encryption-key``: losing the file means auth cannot open its signing keys."""
-        path = self.layout.base / "key-encryption-key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
-        return path.read_text().strip()
+        return local_secrets.key_encryption_key(self.layout.base)
 
     def broker_passwords(self) -> dict[str, str]:
-        """Each service's broker password, generated once into ``broker-passwords``
-        (``<service>=<password>`` lines, readable by their owner only)."""
-        path = self.layout.base / "broker-passwords"
-        saved: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                service, _, password = line.partition("=")
-                if password:
-                    saved[service.strip()] = password.strip()
-        if set(broker_users.SERVICE_USERS) <= set(saved):
-            return {service: saved[service] for service in broker_users.SERVICE_USERS}
-        passwords = broker_users.new_passwords() | {
-            s: saved[s] for s in broker_users.SERVICE_USERS if s in saved
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text("".join(f"{s}={p}\n" for s, p in passwords.items()))
-        return passwords
+        return local_secrets.broker_passwords(self.layout.base)
 
     def urls(self) -> dict[str, str]:
         p = self.ports
