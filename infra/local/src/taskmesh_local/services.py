@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskmesh_local import net, runner
+from taskmesh_local import net, runner, web_console
 from taskmesh_local.config import LocalError
 from taskmesh_local.install import venv_python
 from taskmesh_local.paths import Layout
@@ -44,6 +44,9 @@ def service_env(
     the service's own host and port and its peers' URLs are always ours, since they must
     match the ports we start the services on.
     """
+    if name == "gateway" and (site := web_console.built_console()) is not None:
+        # The web console at the gateway's `/`, when `install` built it.
+        defaults = {"TASKMESH_CONSOLE_DIR": str(site), **defaults}
     peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
     return {
         "TASKMESH_ENV": "development",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, runner, services
+from taskmesh_local import backing, engine, install, jaeger_ui, runner, services, web_console
 from taskmesh_local.config import LocalError, Ports
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
@@ -190,6 +190,8 @@ class Stack:
             jaeger_ui.ensure_ui()
         else:
             install.ensure_venv()
+            if name == "gateway":
+                web_console.ensure_console()
         return bool(self._start_group([name], ready_path="/healthz"))
 
     def stop(self, name: str) -> bool:
