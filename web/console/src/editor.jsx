@@ -135,8 +135,8 @@ export function EditTask({ task, etag, onSaved, onClose }) {
   }
 
   return (
-    <section class="card editor" role="dialog" aria-modal="false" aria-labelledby="edit-title">
-      <h3 id="edit-title">Edit “{task.title}”</h3>
+    <section class="card editor" role="dialog" aria-modal="false" aria-labelledby="editor-heading">
+      <h3 id="editor-heading">Edit “{task.title}”</h3>
       {conflict ? (
         <div class="conflict" role="alert">
           <p>

@@ -8,6 +8,8 @@ import * as api from "./api.js";
 import { Notice } from "./notice.jsx";
 
 const EVERY_MS = 5000;
+// Two bars per day side by side: created, then completed.
+const bars = (size, index) => uPlot.paths.bars({ size: [size, 40], align: index ? 1 : -1 });
 
 function Timeline({ buckets }) {
   const box = useRef(null);
@@ -21,11 +23,13 @@ function Timeline({ buckets }) {
         height: 180,
         series: [
           {},
-          { label: "created", stroke: "#1d4ed8", width: 2 },
-          { label: "completed", stroke: "#047857", width: 2 },
+          { label: "created", stroke: "#1d4ed8", fill: "#1d4ed8", paths: bars(0.35, 0) },
+          { label: "completed", stroke: "#047857", fill: "#047857", paths: bars(0.35, 1) },
         ],
+        legend: { live: false },
         axes: [{}, { size: 40 }],
-        scales: { x: { time: true } },
+        // Half a day either side, so the first and last days' bars show whole.
+        scales: { x: { time: true, range: (_u, min, max) => [min - 43200, max + 43200] } },
         cursor: { y: false },
       },
       [xs, buckets.map((b) => b.created), buckets.map((b) => b.completed)],

@@ -1,0 +1,152 @@
+"""A person uses the web console at the gateway's `/` in headless Chromium: registers,
+creates three tasks, completes one, sees 1 of 3 done in the statistics, stays logged in
+across a reload, loses a race with another edit (412) and reapplies their change, logs out.
+axe-core checks the page at 1440 and 375 px, the CSP holds with nothing refused.
+
+Set TASKMESH_SCREENSHOTS=<folder> to keep the screenshots at both widths (docs/images holds
+the README's)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+from browser import Page, open_page
+from console_steps import assert_accessible, create_task, register, task_selector, wait_for_text
+from taskmesh_common.testing import random_email
+
+WIDE, NARROW = (1440, 900), (375, 812)
+PASSWORD = "a console password"
+
+
+async def _raced_edit(page: Page, api: Any, email: str) -> None:
+    """The person opens the editor; another client renames the task first."""
+    card = task_selector("write the report")
+    await page.evaluate(
+        f"[...{card}.querySelectorAll('button')].find(b => b.innerText.startsWith('Edit')).click()"
+    )
+    await page.wait_for("!!document.querySelector('#edit-title')")
+    other = await api.login(email, PASSWORD)
+    tasks = (await api.client.get("/api/v1/tasks", headers=other.headers)).json()["items"]
+    task = next(t for t in tasks if t["title"] == "write the report")
+    await api.patch_task(other, task["id"], priority="urgent")
+
+    await page.fill("#edit-title", "write the final report")
+    await page.click_text("Save", within=".editor")
+    # The 412 shows the newer version (urgent), and the person's change is kept to reapply.
+    await wait_for_text(page, "Someone changed this task meanwhile", within=".editor")
+    await wait_for_text(page, "urgent", within=".conflict")
+    await page.click_text("Reapply my change", within=".conflict")
+    await page.wait_for(f"!!{task_selector('write the final report')}")
+
+    final = (await api.client.get(f"/api/v1/tasks/{task['id']}", headers=other.headers)).json()
+    assert (final["title"], final["priority"]) == ("write the final report", "urgent")
+    assert final["version"] == task["version"] + 2
+
+
+async def _screenshots(page: Page, tmp_path: Path) -> list[Path]:
+    shots = []
+    for width, height in (WIDE, NARROW):
+        await page.resize(width, height)
+        await page.wait_for(f"document.documentElement.clientWidth === {width}")
+        # Nothing wider than the screen: no sideways scrolling at either width.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        await assert_accessible(page, f"the board at {width} px")
+        shot = tmp_path / f"console-{width}.png"
+        await page.screenshot(shot, full_page=True)
+        assert shot.stat().st_size > 10_000
+        shots.append(shot)
+    await page.resize(*WIDE)
+    return shots
+
+
+async def test_a_person_walks_the_console_from_register_to_log_out(
+    api: Any, suite, tmp_path: Path
+) -> None:
+    url = suite.gateway_url + "/"
+    email = random_email("console")
+    async with open_page(*WIDE) as page:
+        await page.goto(url)
+        await assert_accessible(page, "the login form")
+        await register(page, email, PASSWORD)
+
+        for title, priority in (
+            ("write the report", "high"),
+            ("book the venue", "medium"),
+            ("send the invites", "low"),
+        ):
+            await create_task(page, title, priority=priority, tags="team")
+        await page.wait_for("document.querySelector('[data-status=todo] .count').innerText === '3'")
+        complete = task_selector("book the venue")
+        await page.evaluate(
+            f"[...{complete}.querySelectorAll('button')]"
+            ".find(b => b.innerText.startsWith('Complete')).click()"
+        )
+        await page.wait_for("document.querySelector('[data-status=done] .count').innerText === '1'")
+        # Statistics arrive by events: the panel follows and says when it was updated.
+        await wait_for_text(page, "1 of 3 done", within=".stats")
+        await wait_for_text(page, "33%", within=".stats")
+        await wait_for_text(page, "Updated ", within=".stats .updated")
+
+        # A reload keeps the session (the refresh cookie), and script sees no token anywhere.
+        await page.reload()
+        await page.wait_for(f"!!{task_selector('send the invites')}")
+        stored = await page.evaluate(
+            "[document.cookie, localStorage.length, sessionStorage.length]"
+        )
+        assert stored == ["", 0, 0]
+
+        await _raced_edit(page, api, email)
+        shots = await _screenshots(page, tmp_path)
+
+        await page.click_text("Log out")
+        await page.wait_for("!!document.querySelector('#email')")
+        # Logged out for good: a reload lands on the login form, not back in.
+        await page.reload()
+        await page.wait_for("!!document.querySelector('#email')")
+        await page.evaluate("new Promise(r => setTimeout(r, 500))")
+        assert not await page.evaluate("!!document.querySelector('header.top')")
+        refused = [r for r in page.reports if "Content Security Policy" in r or "exception" in r]
+        assert not refused, refused
+
+    if keep := os.environ.get("TASKMESH_SCREENSHOTS"):
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, Path(keep) / shot.name)
+
+
+async def test_the_console_is_served_with_a_strict_csp_and_cacheable_assets(suite) -> None:
+    async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=10) as client:
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert page.headers["cache-control"] == "no-cache"
+        assert "<script>" not in page.text and " style=" not in page.text
+        script = page.text.split('src="', 1)[1].split('"', 1)[0]
+        asset = await client.get(script)
+        assert asset.status_code == 200
+        assert "immutable" in asset.headers["cache-control"]
+        assert (await client.get("/console/../../etc/passwd")).status_code == 404
+
+
+async def test_the_login_form_works_from_the_keyboard(suite) -> None:
+    async with open_page(*NARROW) as page:
+        await page.goto(suite.gateway_url + "/")
+        await page.wait_for("!!document.querySelector('#email')")
+        await page.click("#email")
+        order = []
+        for _ in range(3):
+            await page.press("Tab")
+            order.append(
+                await page.evaluate("document.activeElement.innerText || document.activeElement.id")
+            )
+        assert order == ["password", "Log in", "New here? Create an account"]
+        # Enter on the focused link switches to the register form.
+        await page.press("Enter")
+        await page.wait_for("!!document.querySelector('#display_name')")
