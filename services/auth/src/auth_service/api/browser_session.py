@@ -58,7 +58,7 @@ async def same_origin_only(request: Request) -> None:
 
 
 router = APIRouter(prefix=COOKIE_PATH, tags=["browser session"])
-router.dependencies.append(Depends(same_origin_only))
+_SAME_ORIGIN = [Depends(same_origin_only)]
 RefreshCookie = Annotated[str | None, Cookie(alias=COOKIE_NAME, max_length=256)]
 
 
@@ -93,7 +93,11 @@ def _issued(pair: TokenPair, request: Request, response: Response) -> AccessToke
     return AccessTokenResponse(access_token=pair.access_token, expires_in=pair.expires_in)
 
 
-@router.post("/login", summary="Log in; the refresh token is set as an HttpOnly cookie")
+@router.post(
+    "/login",
+    dependencies=_SAME_ORIGIN,
+    summary="Log in; the refresh token is set as an HttpOnly cookie",
+)
 async def login(
     body: LoginRequest,
     sessions: SessionsDep,
@@ -106,6 +110,7 @@ async def login(
 
 @router.post(
     "/refresh",
+    dependencies=_SAME_ORIGIN,
     response_model=AccessTokenResponse,
     summary="A new access token; the refresh cookie is rotated",
     responses={401: {"description": "no cookie, or a spent, revoked or expired one"}},
@@ -129,6 +134,7 @@ async def refresh(
 
 @router.post(
     "/logout",
+    dependencies=_SAME_ORIGIN,
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke the cookie's refresh family and drop the cookie",
 )
