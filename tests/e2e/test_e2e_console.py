@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 from browser import Page, open_page
-from console_steps import assert_accessible, create_task, register, task_selector, wait_for_text
+from console_steps import (
+    assert_accessible,
+    create_task,
+    log_in,
+    register,
+    task_selector,
+    wait_for_text,
+)
 from taskmesh_common.testing import random_email
 
 WIDE, NARROW = (1440, 900), (375, 812)
@@ -150,3 +157,86 @@ async def test_the_login_form_works_from_the_keyboard(suite) -> None:
         # Enter on the focused link switches to the register form.
         await page.press("Enter")
         await page.wait_for("!!document.querySelector('#display_name')")
+
+
+async def test_an_admin_promotes_and_disables_a_user_from_the_console(api: Any, suite) -> None:
+    registered = await api.register(password=PASSWORD)
+    row = f"document.querySelector('tr[data-user=\"{registered['id']}\"]')"
+    async with open_page(*NARROW) as page:
+        await page.goto(suite.gateway_url + "/")
+        await log_in(
+            page,
+            suite.env["TASKMESH_BOOTSTRAP_ADMIN_EMAIL"],
+            suite.env["TASKMESH_BOOTSTRAP_ADMIN_PASSWORD"],
+        )
+        await page.click_text("Users")
+        # Oldest first, twenty a page: page on (keyset) until the new account shows.
+        first_row = "document.querySelector('table.users tbody tr')"
+        for _ in range(200):
+            await page.wait_for(f"!!{first_row}")
+            if await page.evaluate(f"!!{row}"):
+                break
+            first = await page.evaluate(f"{first_row}.dataset.user")
+            await page.click_text("Next page")
+            await page.wait_for(f"{first_row} && {first_row}.dataset.user !== '{first}'")
+        else:
+            raise AssertionError("the new account is on no page of the users")
+        await page.evaluate(
+            f"[...{row}.querySelectorAll('button')].find(b => b.innerText.startsWith('Promote')).click()"
+        )
+        await page.wait_for(f"{row}.querySelector('[data-label=Role]').innerText === 'admin'")
+        await page.evaluate(
+            f"[...{row}.querySelectorAll('button')].find(b => b.innerText.startsWith('Disable')).click()"
+        )
+        await page.wait_for(f"{row}.querySelector('[data-label=State]').innerText === 'disabled'")
+        await assert_accessible(page, "the users at 375 px")
+    refused = await api.client.post(
+        "/api/v1/auth/login", json={"email": registered["email"], "password": PASSWORD}
+    )
+    assert refused.status_code == 401
+
+
+async def test_the_list_filters_by_status_priority_tag_and_text_and_pages_on(
+    api: Any, suite
+) -> None:
+    registered = await api.register(password=PASSWORD)
+    user = await api.login(registered["email"], PASSWORD)
+    for i in range(13):
+        await api.create_task(
+            user,
+            title=f"errand {i:02d}" + (" at the bakery" if i % 4 == 0 else ""),
+            priority=("low", "high")[i % 2],
+            tags=["home" if i % 3 == 0 else "work"],
+        )
+    shown = "[...document.querySelectorAll('.list li.task .title')].map(e => e.innerText)"
+    async with open_page(*WIDE) as page:
+        await page.goto(suite.gateway_url + "/")
+        await log_in(page, registered["email"], PASSWORD)
+        await page.click_text("List")
+        await page.wait_for(f"{shown}.length === 10")
+        first_page = await page.evaluate(shown)
+        assert first_page[0].startswith("errand 12")  # newest first
+        await page.click_text("Next page")
+        await page.wait_for(f"{shown}.length === 3")
+        assert (await page.evaluate(shown))[-1] == "errand 00 at the bakery"
+        await page.click_text("Previous page")
+        await page.wait_for(f"{shown}.length === 10")
+        assert await page.evaluate(shown) == first_page
+
+        # home: 0, 3, 6, 9, 12; of those high: 3, 9; with "bakery" in the title: none left.
+        await page.fill("#f-tag", "home")
+        await page.click_text("Apply filters")
+        await page.wait_for(f"{shown}.length === 5")
+        await page.evaluate(
+            "(() => { const s = document.querySelector('#f-priority'); s.value = 'high'; })()"
+        )
+        await page.click_text("Apply filters")
+        await page.wait_for(f'JSON.stringify({shown}) === \'["errand 09","errand 03"]\'')
+        await page.fill("#f-tag", "")
+        await page.evaluate("document.querySelector('#f-priority').value = ''")
+        await page.fill("#f-q", "bakery")
+        await page.click_text("Apply filters")
+        await page.wait_for(f"{shown}.length === 4")
+        await page.evaluate("document.querySelector('#f-status').value = 'done'")
+        await page.click_text("Apply filters")
+        await wait_for_text(page, "No tasks match.")

@@ -48,10 +48,10 @@ export function Admin({ me }) {
           <tbody>
             {page.items.map((user) => (
               <tr data-user={user.id}>
-                <td>{user.email}</td>
-                <td>{user.role}</td>
-                <td>{user.disabled ? "disabled" : "active"}</td>
-                <td class="actions">
+                <td data-label="Email">{user.email}</td>
+                <td data-label="Role">{user.role}</td>
+                <td data-label="State">{user.disabled ? "disabled" : "active"}</td>
+                <td data-label="Actions" class="actions">
                   {user.id === me.id ? (
                     <span>you</span>
                   ) : (
