@@ -56,6 +56,7 @@ class Stack:
         return {
             "gateway": f"http://127.0.0.1:{p.gateway}",
             "web console": f"http://127.0.0.1:{p.gateway}/",
+            "API docs": f"http://127.0.0.1:{p.gateway}/docs",
             "auth": f"http://127.0.0.1:{p.auth}",
             "tasks": f"http://127.0.0.1:{p.tasks}",
             "analytics": f"http://127.0.0.1:{p.analytics}",

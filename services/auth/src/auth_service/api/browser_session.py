@@ -98,7 +98,7 @@ def _issued(pair: TokenPair, request: Request, response: Response) -> AccessToke
     dependencies=_SAME_ORIGIN,
     summary="Log in; the refresh token is set as an HttpOnly cookie",
 )
-async def login(
+async def session_login(
     body: LoginRequest,
     sessions: SessionsDep,
     client: ClientAddress,
@@ -115,7 +115,7 @@ async def login(
     summary="A new access token; the refresh cookie is rotated",
     responses={401: {"description": "no cookie, or a spent, revoked or expired one"}},
 )
-async def refresh(
+async def session_refresh(
     sessions: SessionsDep, request: Request, response: Response, token: RefreshCookie = None
 ) -> AccessTokenResponse | JSONResponse:
     try:
@@ -138,7 +138,9 @@ async def refresh(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke the cookie's refresh family and drop the cookie",
 )
-async def logout(sessions: SessionsDep, response: Response, token: RefreshCookie = None) -> None:
+async def session_logout(
+    sessions: SessionsDep, response: Response, token: RefreshCookie = None
+) -> None:
     # The cookie itself is the credential: logging out works with an expired access token.
     if token:
         record = await sessions.refresh_tokens.get(hash_refresh_token(token))
