@@ -35,7 +35,8 @@ async def _raced_edit(page: Page, api: Any, email: str) -> None:
     await page.evaluate(
         f"[...{card}.querySelectorAll('button')].find(b => b.innerText.startsWith('Edit')).click()"
     )
-    await page.wait_for("!!document.querySelector('#edit-title')")
+    # The editor takes the keyboard focus, on its first field.
+    await page.wait_for("document.activeElement && document.activeElement.id === 'edit-title'")
     other = await api.login(email, PASSWORD)
     tasks = (await api.client.get("/api/v1/tasks", headers=other.headers)).json()["items"]
     task = next(t for t in tasks if t["title"] == "write the report")
@@ -240,3 +241,12 @@ async def test_the_list_filters_by_status_priority_tag_and_text_and_pages_on(
         await page.evaluate("document.querySelector('#f-status').value = 'done'")
         await page.click_text("Apply filters")
         await wait_for_text(page, "No tasks match.")
+
+        # Escape closes the editor without saving.
+        await page.evaluate("document.querySelector('#f-status').value = ''")
+        await page.click_text("Apply filters")
+        await page.wait_for(f"{shown}.length === 4")
+        await page.click_text("Edit", within=".list")
+        await page.wait_for("document.activeElement.id === 'edit-title'")
+        await page.press("Escape")
+        await page.wait_for("!document.querySelector('.editor')")

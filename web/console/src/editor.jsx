@@ -1,6 +1,6 @@
 // Creating a task, and editing one with its ETag: when another edit got there first (412),
 // the newer version is shown and the person reapplies their change on top of it, or drops it.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 import * as api from "./api.js";
 import { Notice } from "./notice.jsx";
@@ -107,6 +107,12 @@ export function NewTask({ onCreated }) {
 export function EditTask({ task, etag, onSaved, onClose }) {
   const [error, setError] = useState(null);
   const [conflict, setConflict] = useState(null); // {latest, etag, mine}
+  const box = useRef(null);
+  // Keyboard users land in the editor (and, on a conflict, on its explanation).
+  useEffect(() => {
+    const target = box.current?.querySelector(conflict ? ".conflict" : "input");
+    target?.focus();
+  }, [conflict !== null]);
 
   async function save(changes, ifMatch) {
     setError(null);
@@ -135,10 +141,17 @@ export function EditTask({ task, etag, onSaved, onClose }) {
   }
 
   return (
-    <section class="card editor" role="dialog" aria-modal="false" aria-labelledby="editor-heading">
+    <section
+      ref={box}
+      class="card editor"
+      role="dialog"
+      aria-modal="false"
+      aria-labelledby="editor-heading"
+      onKeyDown={(event) => event.key === "Escape" && onClose()}
+    >
       <h3 id="editor-heading">Edit “{task.title}”</h3>
       {conflict ? (
-        <div class="conflict" role="alert">
+        <div class="conflict" role="alert" tabindex="-1">
           <p>
             <strong>Someone changed this task meanwhile</strong> (now version {conflict.latest.version}). The
             newer version:

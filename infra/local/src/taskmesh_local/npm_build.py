@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from taskmesh_local.steps import run_step
 __all__ = ["NPM", "cached_build", "npm"]
 
 NPM = "npm@10"
+# `install` builds side by side in threads; two `npx -y npm@10` fetching npm into npx's cache
+# at once can trip over each other, so npm runs one at a time in this process.
+_ONE_NPM_AT_A_TIME = threading.Lock()
 
 
 def npm(what: str, args: list[str], *, cwd: Path) -> None:
@@ -31,7 +35,8 @@ def npm(what: str, args: list[str], *, cwd: Path) -> None:
     if npx is None:
         raise LocalError("`npx` is not on PATH; install Node.js 20 or newer for the web builds")
     env = {**os.environ, "HUSKY": "0", "CI": "true"}
-    run_step(what, [npx, "-y", NPM, *args], cwd=cwd, env=env)
+    with _ONE_NPM_AT_A_TIME:
+        run_step(what, [npx, "-y", NPM, *args], cwd=cwd, env=env)
 
 
 def cached_build(target: Path, marker: str, build: Callable[[Path], None]) -> Path:
