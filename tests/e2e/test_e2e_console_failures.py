@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from browser import open_page
 from console_steps import create_task, log_in, task_selector, wait_for_text
 from taskmesh_local import RunningServices, net, start_services
@@ -36,7 +37,7 @@ async def _user(api: Any) -> str:
 
 
 async def test_with_analytics_away_the_statistics_say_so_and_the_board_works(
-    api: Any, suite: Any
+    api: Any, suite: Any, poll: Any
 ) -> None:
     email = await _user(api)
     with _gateway(suite, analytics_away="1") as gateway:
@@ -50,6 +51,17 @@ async def test_with_analytics_away_the_statistics_say_so_and_the_board_works(
             notice = await page.evaluate("document.querySelector('.stats .notice').dataset.status")
             assert notice == "503"
             assert not await page.evaluate("!!document.querySelector('.work .notice')")
+            # The panel's polling opens the gateway's analytics breaker; its fast 503s say the
+            # same, and the board still answers.
+            async with httpx.AsyncClient(base_url=gateway.gateway_url, timeout=10) as client:
+                await poll(
+                    lambda: client.get("/readyz"),
+                    lambda r: r.json()["upstreams"]["analytics"]["state"] == "open",
+                    timeout=60,
+                )
+            await page.evaluate("new Promise(r => setTimeout(r, 6000))")  # one more poll
+            await wait_for_text(page, "The statistics service is unavailable", within=".stats")
+            await create_task(page, "after the breaker opened")
 
 
 async def test_a_rate_limited_page_says_when_to_retry(api: Any, suite: Any) -> None:
