@@ -91,10 +91,12 @@ async def test_refresh_rotates_the_cookie_and_a_replayed_one_ends_the_session(
     [
         {},  # no console header: a plain cross-site form post
         {**OURS, "Origin": "https://evil.example"},
+        # Same site, another port: SameSite alone lets this one's cookies through.
+        {**OURS, "Origin": "http://127.0.0.1:1"},
         {**OURS, "Sec-Fetch-Site": "cross-site"},
         {**OURS, "Sec-Fetch-Site": "same-site"},
     ],
-    ids=["no-client-header", "foreign-origin", "cross-site", "same-site"],
+    ids=["no-client-header", "foreign-origin", "other-port", "cross-site", "same-site"],
 )
 async def test_session_requests_from_another_origin_are_refused(
     api: Any, problem: Any, headers: dict[str, str]

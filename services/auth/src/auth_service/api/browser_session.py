@@ -16,6 +16,7 @@ must name this very origin.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Cookie, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -38,11 +39,12 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _BEARER = {"WWW-Authenticate": 'Bearer realm="taskmesh"'}
 
 
-def _request_origin(request: Request) -> str:
-    """The origin the browser addressed: the gateway's public one when it forwarded us."""
-    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or ""
-    return f"{proto}://{host}".lower()
+def _addressed_host(request: Request) -> str:
+    """The host (and port) the browser addressed: the gateway's public one when it forwarded
+    us. Only the host is compared: a TLS terminator in front of the gateway makes the scheme
+    the browser used differ from the one the gateway saw, and no other page can share the
+    host and port of ours."""
+    return (request.headers.get("x-forwarded-host") or request.headers.get("host") or "").lower()
 
 
 async def same_origin_only(request: Request) -> None:
@@ -53,7 +55,7 @@ async def same_origin_only(request: Request) -> None:
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         raise Forbidden("Session requests must come from the console's own origin")
     origin = request.headers.get("origin")
-    if origin is not None and origin.lower() != _request_origin(request):
+    if origin is not None and urlsplit(origin.lower()).netloc != _addressed_host(request):
         raise Forbidden("Session requests must come from the console's own origin")
 
 
