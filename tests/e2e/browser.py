@@ -36,11 +36,14 @@ def chromium() -> str:
 class Page:
     """One browser tab, spoken to over its DevTools websocket."""
 
-    def __init__(self, socket: ClientConnection) -> None:
+    def __init__(self, socket: ClientConnection, devtools_port: int) -> None:
         self._socket = socket
+        self._devtools_port = devtools_port
         self._ids = itertools.count(1)
         # What the browser reported: `Log.entryAdded` entries and `Runtime.exceptionThrown`.
         self.reports: list[str] = []
+        # Events a test waits for (`Fetch.*`: requests it holds), kept until it asks.
+        self._events: list[dict[str, Any]] = []
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self._ids)
@@ -54,8 +57,38 @@ class Page:
                 result: dict[str, Any] = message.get("result", {})
                 return result
 
+    @contextlib.asynccontextmanager
+    async def new_tab(self, url: str) -> AsyncIterator[Page]:
+        """Another tab of the same browser (same cookies, same origin's storage) at ``url``."""
+        endpoint = f"http://127.0.0.1:{self._devtools_port}/json/new?{url}"
+        request = urllib.request.Request(endpoint, method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            target = json.load(answer)
+        width, height = await self.evaluate("[window.innerWidth, window.innerHeight]")
+        async with _attach(
+            target["webSocketDebuggerUrl"], self._devtools_port, width, height
+        ) as tab:
+            yield tab
+
+    async def next_event(self, method: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """The params of the next ``method`` event (``Fetch.requestPaused``...)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._events:
+                if event["method"] == method:
+                    self._events.remove(event)
+                    params: dict[str, Any] = event["params"]
+                    return params
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {method} within {timeout:.0f} s")
+            with contextlib.suppress(TimeoutError):
+                self._note(json.loads(await asyncio.wait_for(self._socket.recv(), left)))
+
     def _note(self, message: dict[str, Any]) -> None:
         params = message.get("params", {})
+        if str(message.get("method", "")).startswith("Fetch."):
+            self._events.append(message)
         if message.get("method") == "Log.entryAdded":
             entry = params["entry"]
             self.reports.append(f"{entry['level']}: {entry.get('text', '')}")
@@ -157,6 +190,17 @@ class Page:
         path.write_bytes(base64.b64decode(shot["data"]))
 
 
+@contextlib.asynccontextmanager
+async def _attach(url: str, port: int, width: int, height: int) -> AsyncIterator[Page]:
+    async with connect(url, max_size=None) as socket:
+        page = Page(socket, port)
+        await page.call("Page.enable")
+        await page.call("Log.enable")
+        await page.call("Runtime.enable")
+        await page.resize(width, height)
+        yield page
+
+
 def _devtools_port(profile: Path, browser: subprocess.Popen[bytes], timeout: float) -> int:
     deadline = time.monotonic() + timeout
     active = profile / "DevToolsActivePort"
@@ -198,18 +242,7 @@ async def open_page(width: int = 1440, height: int = 900) -> AsyncIterator[Page]
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 targets = json.load(r)
             url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-            async with connect(url, max_size=None) as socket:
-                page = Page(socket)
-                await page.call("Page.enable")
-                await page.call("Log.enable")
-                await page.call("Runtime.enable")
-                await page.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=width,
-                    height=height,
-                    deviceScaleFactor=1,
-                    mobile=False,
-                )
+            async with _attach(url, port, width, height) as page:
                 yield page
         finally:
             browser.terminate()

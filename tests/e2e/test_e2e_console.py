@@ -8,6 +8,7 @@ the README's)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -250,3 +251,43 @@ async def test_the_list_filters_by_status_priority_tag_and_text_and_pages_on(
         await page.wait_for("document.activeElement.id === 'edit-title'")
         await page.press("Escape")
         await page.wait_for("!document.querySelector('.editor')")
+
+
+async def _both_refresh_at_once(tabs: tuple[Page, Page]) -> bool:
+    """Reload both tabs holding each one's cookie refresh at the gateway's door: True when
+    both tabs had sent one before either was let through (the cookie spent twice at once)."""
+    for tab in tabs:  # gone with the document, so only a reloaded page lacks it
+        await tab.evaluate("window.before_reload = true")
+    await asyncio.gather(*(tab.reload() for tab in tabs))
+    # One reader per tab's socket at a time: each tab is spoken to only once its wait is over.
+    waits = {asyncio.ensure_future(t.next_event("Fetch.requestPaused")): t for t in tabs}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    # The other tab gets every chance to send its own refresh while the first one is held.
+    more, pending = await asyncio.wait(pending, timeout=5)
+    order = [*done, *more, *pending]
+    for held in order:
+        paused = await held  # a tab whose refresh waited for the first one's turn sends it now
+        await waits[held].call("Fetch.continueRequest", requestId=paused["requestId"])
+    return not pending
+
+
+async def test_two_tabs_reloading_at_once_stay_logged_in(api: Any, suite) -> None:
+    """Each reload spends the refresh cookie; two tabs spending one cookie at the same time
+    would look like a replayed stolen token and end the session, so the tabs take turns."""
+    registered = await api.register(password=PASSWORD)
+    url = suite.gateway_url + "/"
+    signed_in = "!!document.querySelector('header.top')"
+    fresh = f"!window.before_reload && (!!document.querySelector('#email') || {signed_in})"
+    async with open_page(*WIDE) as first:
+        await first.goto(url)
+        await log_in(first, registered["email"], PASSWORD)
+        async with first.new_tab(url) as second:
+            await second.wait_for(signed_in)
+            tabs = (first, second)
+            for tab in tabs:
+                pattern = {"urlPattern": "*/api/v1/auth/session/refresh", "requestStage": "Request"}
+                await tab.call("Fetch.enable", patterns=[pattern])
+            at_once = await _both_refresh_at_once(tabs)
+            await asyncio.gather(*(tab.wait_for(fresh) for tab in tabs))
+            assert [await tab.evaluate(signed_in) for tab in tabs] == [True, True]
+            assert not at_once, "both tabs spent the refresh cookie at the same time"

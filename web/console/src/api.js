@@ -100,9 +100,15 @@ export async function login(email, password) {
   setToken(tokens.access_token, tokens.expires_in);
 }
 
+/** One refresh at a time across every tab of this origin: two tabs spending the same
+ * cookie at once would look like a stolen token replayed, and end the session. */
+function exclusively(work) {
+  return navigator.locks ? navigator.locks.request("taskmesh-refresh", work) : work();
+}
+
 /** A new access token from the refresh cookie (rotated by the answer); one at a time. */
 export function refresh() {
-  refreshing ??= sessionCall("refresh")
+  refreshing ??= exclusively(() => sessionCall("refresh"))
     .then((tokens) => {
       setToken(tokens.access_token, tokens.expires_in);
       return true;
