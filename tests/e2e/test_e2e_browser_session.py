@@ -145,3 +145,17 @@ async def test_bearer_clients_get_no_cookie_and_cross_origin_pages_cannot_send_t
     granted = preflight.headers.get("access-control-allow-headers", "").lower()
     assert "x-taskmesh-client" not in granted
     assert preflight.headers.get("access-control-allow-credentials") != "true"
+
+
+async def test_logging_in_again_ends_the_session_of_the_cookie_it_replaces(
+    api: Any, problem: Any
+) -> None:
+    registered = await api.register(password=PASSWORD)
+    credentials = {"email": registered["email"], "password": PASSWORD}
+    first = await api.client.post(f"{SESSION}/login", json=credentials, headers=OURS)
+    old, _ = _cookie(first)
+    again = await api.client.post(f"{SESSION}/login", json=credentials, headers=_with(old))
+    assert again.status_code == 200
+    problem(await api.client.post(f"{SESSION}/refresh", headers=_with(old)), 401)
+    new, _ = _cookie(again)
+    assert (await api.client.post(f"{SESSION}/refresh", headers=_with(new))).status_code == 200

@@ -28,7 +28,7 @@ from auth_service.api.schemas import LoginRequest
 from auth_service.config import Settings
 from auth_service.domain.errors import RefreshTokenRejected
 from auth_service.domain.model import hash_refresh_token
-from auth_service.service_layer.sessions import TokenPair
+from auth_service.service_layer.sessions import Sessions, TokenPair
 
 __all__ = ["CLIENT_HEADER", "COOKIE_NAME", "COOKIE_PATH", "router"]
 
@@ -106,8 +106,19 @@ async def session_login(
     client: ClientAddress,
     request: Request,
     response: Response,
+    token: RefreshCookie = None,
 ) -> AccessTokenResponse:
-    return _issued(await sessions.login(body.email, body.password, client), request, response)
+    pair = await sessions.login(body.email, body.password, client)
+    # The new cookie replaces the browser's old one: that session ends here, not in 7 days.
+    await _revoke(sessions, token)
+    return _issued(pair, request, response)
+
+
+async def _revoke(sessions: Sessions, token: str | None) -> None:
+    if token:
+        record = await sessions.refresh_tokens.get(hash_refresh_token(token))
+        if record is not None:
+            await sessions.refresh_tokens.revoke_family(record.family_id)
 
 
 @router.post(
@@ -144,8 +155,5 @@ async def session_logout(
     sessions: SessionsDep, response: Response, token: RefreshCookie = None
 ) -> None:
     # The cookie itself is the credential: logging out works with an expired access token.
-    if token:
-        record = await sessions.refresh_tokens.get(hash_refresh_token(token))
-        if record is not None:
-            await sessions.refresh_tokens.revoke_family(record.family_id)
+    await _revoke(sessions, token)
     _clear_cookie(response)

@@ -11,6 +11,7 @@ from ... import errors
 from ...models.access_token_response import AccessTokenResponse
 from ...models.login_request import LoginRequest
 from ...models.problem import Problem
+from ...types import UNSET, Unset
 from typing import cast
 
 
@@ -18,18 +19,24 @@ from typing import cast
 def _get_kwargs(
     *,
     body: LoginRequest,
+    taskmesh_refresh: None | str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
 
-    
+    cookies = {}
+    if taskmesh_refresh is not UNSET:
+        cookies["taskmesh_refresh"] = taskmesh_refresh
+
+
 
     
 
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/auth/session/login",
+        "cookies": cookies,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -124,11 +131,13 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
+    taskmesh_refresh: None | str | Unset = UNSET,
 
 ) -> Response[AccessTokenResponse | Problem]:
     """ Log in; the refresh token is set as an HttpOnly cookie
 
     Args:
+        taskmesh_refresh (None | str | Unset):
         body (LoginRequest):
 
     Raises:
@@ -142,6 +151,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+taskmesh_refresh=taskmesh_refresh,
 
     )
 
@@ -155,11 +165,13 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
+    taskmesh_refresh: None | str | Unset = UNSET,
 
 ) -> AccessTokenResponse | Problem | None:
     """ Log in; the refresh token is set as an HttpOnly cookie
 
     Args:
+        taskmesh_refresh (None | str | Unset):
         body (LoginRequest):
 
     Raises:
@@ -174,6 +186,7 @@ def sync(
     return sync_detailed(
         client=client,
 body=body,
+taskmesh_refresh=taskmesh_refresh,
 
     ).parsed
 
@@ -181,11 +194,13 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
+    taskmesh_refresh: None | str | Unset = UNSET,
 
 ) -> Response[AccessTokenResponse | Problem]:
     """ Log in; the refresh token is set as an HttpOnly cookie
 
     Args:
+        taskmesh_refresh (None | str | Unset):
         body (LoginRequest):
 
     Raises:
@@ -199,6 +214,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+taskmesh_refresh=taskmesh_refresh,
 
     )
 
@@ -212,11 +228,13 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
+    taskmesh_refresh: None | str | Unset = UNSET,
 
 ) -> AccessTokenResponse | Problem | None:
     """ Log in; the refresh token is set as an HttpOnly cookie
 
     Args:
+        taskmesh_refresh (None | str | Unset):
         body (LoginRequest):
 
     Raises:
@@ -231,5 +249,6 @@ async def asyncio(
     return (await asyncio_detailed(
         client=client,
 body=body,
+taskmesh_refresh=taskmesh_refresh,
 
     )).parsed
