@@ -53,7 +53,9 @@ async def test_with_analytics_away_the_statistics_say_so_and_the_board_works(
             assert not await page.evaluate("!!document.querySelector('.work .notice')")
             # The panel's polling opens the gateway's analytics breaker; its fast 503s say the
             # same, and the board still answers.
-            async with httpx.AsyncClient(base_url=gateway.gateway_url, timeout=10) as client:
+            # Breaker states are on the gateway's internal listener.
+            inner = gateway.internal_urls["gateway"]
+            async with httpx.AsyncClient(base_url=inner, timeout=10) as client:
                 await poll(
                     lambda: client.get("/readyz"),
                     lambda r: r.json()["upstreams"]["analytics"]["state"] == "open",
