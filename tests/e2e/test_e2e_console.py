@@ -30,6 +30,10 @@ WIDE, NARROW = (1440, 900), (375, 812)
 PASSWORD = "a console password"
 
 
+def task_selector_css(task_id: str) -> str:
+    return f'li.task[data-task="{task_id}"]'
+
+
 async def _raced_edit(page: Page, api: Any, email: str) -> None:
     """The person opens the editor; another client renames the task first."""
     card = task_selector("write the report")
@@ -48,6 +52,8 @@ async def _raced_edit(page: Page, api: Any, email: str) -> None:
     # The 412 shows the newer version (urgent), and the person's change is kept to reapply.
     await wait_for_text(page, "Someone changed this task meanwhile", within=".editor")
     await wait_for_text(page, "urgent", within=".conflict")
+    # The board behind the editor shows the newer version as well.
+    await wait_for_text(page, "urgent", within=task_selector_css(task["id"]))
     await page.click_text("Reapply my change", within=".conflict")
     await page.wait_for(f"!!{task_selector('write the final report')}")
 

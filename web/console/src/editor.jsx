@@ -104,7 +104,7 @@ export function NewTask({ onCreated }) {
   );
 }
 
-export function EditTask({ task, etag, onSaved, onClose }) {
+export function EditTask({ task, etag, onSaved, onClose, onStale }) {
   const [error, setError] = useState(null);
   const [conflict, setConflict] = useState(null); // {latest, etag, mine}
   const box = useRef(null);
@@ -129,7 +129,10 @@ export function EditTask({ task, etag, onSaved, onClose }) {
         return;
       }
       const latest = await api.request("GET", `/api/v1/tasks/${task.id}`).catch((e) => setError(e));
-      if (latest) setConflict({ latest: latest.data, etag: latest.etag, mine: changes });
+      if (latest) {
+        setConflict({ latest: latest.data, etag: latest.etag, mine: changes });
+        onStale?.(); // the board behind shows the newer version too
+      }
     }
   }
 
@@ -160,7 +163,7 @@ export function EditTask({ task, etag, onSaved, onClose }) {
             <dt>Title</dt>
             <dd>{conflict.latest.title}</dd>
             <dt>Status</dt>
-            <dd>{conflict.latest.status}</dd>
+            <dd>{STATUSES.find(([key]) => key === conflict.latest.status)?.[1] ?? conflict.latest.status}</dd>
             <dt>Priority</dt>
             <dd>{conflict.latest.priority}</dd>
             <dt>Tags</dt>

@@ -210,6 +210,7 @@ export function Tasks({ mode, onChange }) {
           task={editing.task}
           etag={editing.etag}
           onClose={() => setEditing(null)}
+          onStale={() => setReload((n) => n + 1)}
           onSaved={() => {
             setEditing(null);
             changedNow();
