@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, PlainSerializer
@@ -84,6 +85,9 @@ class Settings(ServiceSettings):
         "http://localhost:5173",
         "http://127.0.0.1:5173",
     )
+
+    # The built web console (web/console) served at `/`; unset, `/` is a 404.
+    console_dir: Path | None = None
 
     # The merged OpenAPI document is fetched again at most this often, on demand.
     openapi_refresh_seconds: float = Field(default=60.0, ge=0)
