@@ -11,8 +11,8 @@ __all__ = ["Settings"]
 
 
 class Settings(ServiceSettings):
-    # MongoDB and the broker; no Redis (production checks no Redis URL here).
-    uses: ClassVar[frozenset[BackingServer]] = frozenset({"mongo", "amqp"})
+    # MongoDB, the broker, and Redis for revoked tokens (security/revocation.py).
+    uses: ClassVar[frozenset[BackingServer]] = frozenset({"mongo", "amqp", "redis"})
     service_name: str = "tasks"
     port: int = 8002
     mongo_db: str = "tasks"

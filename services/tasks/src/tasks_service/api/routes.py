@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
-from taskmesh_common.security import CurrentPrincipal
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from taskmesh_common.security import CurrentPrincipal, LivePrincipal, Principal, RevocationCheck
 
 from tasks_service.api.dependencies import IfMatch, TaskId, TaskService, etag, etag_versions
 from tasks_service.api.schemas import ListParams, TaskCreate, TaskOut, TaskPage, TaskPatch
@@ -29,6 +29,16 @@ IdempotencyKey = Annotated[
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=1024)]
 
 
+async def _acts_as_admin(request: Request, principal: Principal) -> bool:
+    """Whether the caller may use admin powers: the role claim alone is not enough, the
+    token must not have been revoked (a demotion revokes every token of the user)."""
+    if not principal.is_admin:
+        return False
+    revocations: RevocationCheck = request.app.state.revocations
+    await revocations.ensure_live(principal, strict=True)
+    return True
+
+
 def _with_etag(response: Response, task: TaskOut) -> TaskOut:
     response.headers["ETag"] = etag(task.version)
     return task
@@ -37,7 +47,7 @@ def _with_etag(response: Response, task: TaskOut) -> TaskOut:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_task(
     payload: TaskCreate,
-    principal: CurrentPrincipal,
+    principal: LivePrincipal,
     tasks: TaskService,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -58,8 +68,13 @@ async def create_task(
 
 @router.get("")
 async def list_tasks(
-    params: Annotated[ListParams, Query()], principal: CurrentPrincipal, tasks: TaskService
+    params: Annotated[ListParams, Query()],
+    principal: CurrentPrincipal,
+    tasks: TaskService,
+    request: Request,
 ) -> TaskPage:
+    others = params.owner_id is not None and params.owner_id != principal.user_id
+    is_admin = others and await _acts_as_admin(request, principal)
     flt = TaskFilter(
         owner_id=params.owner_id or principal.user_id,
         status=params.status,
@@ -75,7 +90,7 @@ async def list_tasks(
         params.limit,
         params.cursor,
         principal.user_id,
-        is_admin=principal.is_admin,
+        is_admin=is_admin,
     )
     return TaskPage(items=[TaskOut.from_task(t) for t in page.tasks], next_cursor=page.next_cursor)
 
@@ -87,10 +102,12 @@ async def get_task(
     task_id: TaskId,
     principal: CurrentPrincipal,
     tasks: TaskService,
+    request: Request,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskOut | Response:
-    task = await tasks.get(task_id, principal.user_id, is_admin=principal.is_admin)
+    is_admin = await _acts_as_admin(request, principal)
+    task = await tasks.get(task_id, principal.user_id, is_admin=is_admin)
     if if_none_match is not None:
         versions = etag_versions(if_none_match)
         if versions is None or task.version in versions:
@@ -102,7 +119,7 @@ async def get_task(
 async def update_task(
     task_id: TaskId,
     payload: TaskPatch,
-    principal: CurrentPrincipal,
+    principal: LivePrincipal,
     expected: IfMatch,
     tasks: TaskService,
     response: Response,
@@ -117,7 +134,7 @@ async def update_task(
     responses={412: {"description": "If-Match names a stale version"}},
 )
 async def delete_task(
-    task_id: TaskId, principal: CurrentPrincipal, expected: IfMatch, tasks: TaskService
+    task_id: TaskId, principal: LivePrincipal, expected: IfMatch, tasks: TaskService
 ) -> Response:
     await tasks.delete(task_id, principal.user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
