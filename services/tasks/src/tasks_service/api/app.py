@@ -21,6 +21,7 @@ from taskmesh_common.security import RevocationCheck, TokenVerifier
 
 from tasks_service.adapters.idempotency import KEYS_COLLECTION, IdempotencyKeys
 from tasks_service.adapters.indexes import prepare_indexes_forever
+from tasks_service.adapters.removed_owners import REMOVED_OWNERS_COLLECTION, RemovedOwners
 from tasks_service.adapters.repository import COLLECTION, TaskRepository
 from tasks_service.api.errors import install_task_errors
 from tasks_service.api.routes import router
@@ -84,6 +85,7 @@ def create_app(
         tasks = Tasks(
             repository,
             IdempotencyKeys(db[KEYS_COLLECTION]),
+            RemovedOwners(db[REMOVED_OWNERS_COLLECTION]),
             key_lifetime=timedelta(seconds=settings.idempotency_key_seconds),
         )
         consumer = build_consumer(broker, settings, db, tasks)

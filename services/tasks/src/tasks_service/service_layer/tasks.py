@@ -17,10 +17,12 @@ from typing import Any
 from taskmesh_common.errors import Forbidden
 
 from tasks_service.adapters.idempotency import IdempotencyKeys, IdempotencyRecord
+from tasks_service.adapters.removed_owners import RemovedOwners
 from tasks_service.adapters.repository import TaskRepository
 from tasks_service.domain.errors import (
     IdempotencyKeyGone,
     IdempotencyKeyReused,
+    OwnerRemoved,
     TaskNotFound,
     VersionConflict,
 )
@@ -67,16 +69,34 @@ def _content_hash(task: Task) -> str:
 
 class Tasks:
     def __init__(
-        self, repo: TaskRepository, keys: IdempotencyKeys, *, key_lifetime: timedelta
+        self,
+        repo: TaskRepository,
+        keys: IdempotencyKeys,
+        removed: RemovedOwners,
+        *,
+        key_lifetime: timedelta,
     ) -> None:
         self.repo = repo
         self.keys = keys
+        self.removed = removed
         self.key_lifetime = key_lifetime
 
     async def create(
         self, owner_id: str, draft: Draft, idempotency_key: str | None = None
     ) -> tuple[Task, bool]:
-        """The task and whether this call inserted it (False: a replay of the same key)."""
+        """The task and whether this call inserted it (False: a replay of the same key).
+
+        Checked after the insert: an owner whose account was deleted meanwhile gets no task
+        (see adapters/removed_owners.py)."""
+        saved, created = await self._create(owner_id, draft, idempotency_key)
+        if await self.removed.contains(owner_id):
+            await self.repo.remove_owner(owner_id, utcnow())
+            raise OwnerRemoved()
+        return saved, created
+
+    async def _create(
+        self, owner_id: str, draft: Draft, idempotency_key: str | None
+    ) -> tuple[Task, bool]:
         task = new_task(owner_id=owner_id, **dataclasses.asdict(draft))
         if idempotency_key is None:
             if not await self.repo.add(task):
@@ -190,6 +210,8 @@ class Tasks:
         raise VersionConflict(task_id)
 
     async def remove_owner(self, owner_id: str) -> None:
-        """Every task of a deleted user goes (idempotent: a second call finds nothing)."""
+        """Every task of a deleted user goes (idempotent: a second call finds nothing).
+        Marked first, so a create racing this sees the mark or has its task removed here."""
+        await self.removed.mark(owner_id, utcnow())
         await self.keys.owner_deleting(owner_id)
         await self.repo.remove_owner(owner_id, utcnow())

@@ -1,0 +1,39 @@
+"""Owners whose account was deleted, remembered while a write of theirs could still land.
+
+`user.deleted` marks the owner here before removing their tasks; a create checks the mark
+after its insert. So a create racing the removal is either seen by the removal or sees the
+mark itself and undoes its task: no task of a deleted owner survives. A mark outlives any
+access token of the owner (at most 15 minutes after the deletion) and then expires.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from taskmesh_common.mongo import Document
+
+__all__ = ["MARK_LIFETIME", "REMOVED_OWNERS_COLLECTION", "RemovedOwners", "removed_owner_indexes"]
+
+REMOVED_OWNERS_COLLECTION = "removed_owners"
+MARK_LIFETIME = timedelta(days=1)
+
+
+def removed_owner_indexes() -> list[IndexModel]:
+    return [IndexModel([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)]
+
+
+class RemovedOwners:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def mark(self, owner_id: str, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": owner_id},
+            {"$set": {"removed_at": now, "expires_at": now + MARK_LIFETIME}},
+            upsert=True,
+        )
+
+    async def contains(self, owner_id: str) -> bool:
+        return await self.collection.find_one({"_id": owner_id}, {"_id": 1}) is not None
