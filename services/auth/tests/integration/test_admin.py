@@ -124,11 +124,14 @@ async def test_demoted_admin_loses_admin_powers_at_once(
     refused = await client.get(USERS, headers=bearer(other))
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"], refused.text
     # A refresh brings a token with the new role, which auth refuses admin work.
-    fresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    fresh = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}
+    )
     assert fresh.status_code == 200, fresh.text
-    assert jwt.decode(fresh.json()["access_token"], options={"verify_signature": False})[
-        "role"
-    ] == "user"
+    assert (
+        jwt.decode(fresh.json()["access_token"], options={"verify_signature": False})["role"]
+        == "user"
+    )
     assert (await client.get(USERS, headers=bearer(fresh.json()))).status_code == 403
 
 

@@ -53,9 +53,11 @@ async def test_outbox_publishes_user_registered_and_user_deleted(
 ) -> None:
     user = await register(client, display_name="Eve")
     tokens = await login(client, user["email"])
-    assert (await client.request(
-        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
-    )).status_code == 204
+    assert (
+        await client.request(
+            "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+        )
+    ).status_code == 204
 
     (m1, registered), (m2, deleted) = await received_for(user_events, user["id"], 2)
     assert registered["type"] == "user.registered" and m1.routing_key == "user.registered"
