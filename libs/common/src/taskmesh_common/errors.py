@@ -37,6 +37,7 @@ __all__ = [
     "TooManyRequests",
     "install_error_handlers",
     "problem_response",
+    "problem_responses",
     "problem_type",
     "register_problem",
 ]
@@ -95,6 +96,32 @@ def problem_response(
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE
     )
+
+
+# The body every error has (RFC 9457), for OpenAPI documents; more members may follow.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the errors a route answers, as problem+json."""
+    return {
+        status: {
+            "description": _TITLES.get(status, "Error"),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
 
 
 class ProblemError(Exception):

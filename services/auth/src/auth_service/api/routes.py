@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
+from taskmesh_common.errors import problem_responses
 from taskmesh_common.security import CurrentPrincipal, LivePrincipal
 
 from auth_service.api.dependencies import AccountsDep, ClientAddress, KeysDep, SessionsDep
@@ -63,19 +64,23 @@ def _session_id(principal: CurrentPrincipal) -> str | None:
     return sid if isinstance(sid, str) else None
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 503)
+)
 async def logout(body: LogoutRequest, principal: CurrentPrincipal, sessions: SessionsDep) -> None:
     """End this session: its refresh token family and its access tokens."""
     await sessions.logout(principal.user_id, body.refresh_token, _session_id(principal))
 
 
-@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 503)
+)
 async def logout_everywhere(principal: LivePrincipal, sessions: SessionsDep) -> None:
     """End every session of the caller: all refresh tokens and access tokens."""
     await sessions.logout_everywhere(principal.user_id)
 
 
-@router.post("/password")
+@router.post("/password", responses=problem_responses(401, 403, 429, 503))
 async def change_password(
     body: PasswordChange,
     principal: LivePrincipal,
@@ -97,7 +102,11 @@ async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> UserOut:
     return UserOut.of(await accounts.live_user(principal.user_id))
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 429, 503),
+)
 async def delete_me(
     body: PasswordConfirmation,
     principal: LivePrincipal,
