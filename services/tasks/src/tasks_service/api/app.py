@@ -82,10 +82,11 @@ def create_app(
         repository = TaskRepository(
             db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION)
         )
+        removed_owners = RemovedOwners(db[REMOVED_OWNERS_COLLECTION])
         tasks = Tasks(
             repository,
             IdempotencyKeys(db[KEYS_COLLECTION]),
-            RemovedOwners(db[REMOVED_OWNERS_COLLECTION]),
+            removed_owners,
             key_lifetime=timedelta(seconds=settings.idempotency_key_seconds),
         )
         consumer = build_consumer(broker, settings, db, tasks)
@@ -103,6 +104,7 @@ def create_app(
             index_task.cancel()
             await consumer.stop()
             await repository.close()
+            await removed_owners.close()
             await relay.stop()
             await publisher.close()
             if verifier is None:
