@@ -18,3 +18,6 @@ class Settings(ServiceSettings):
     mongo_db: str = "tasks"
     # How long an Idempotency-Key is remembered (at least; expiry runs about once a minute).
     idempotency_key_seconds: int = Field(default=24 * 3600, ge=1)
+    # After user.deleted, the owner's tasks are removed again this much later: a create in
+    # flight when auth revoked the token (bounded by the gateway's 15 s deadline) lands first.
+    owner_sweep_again_seconds: float = Field(default=30.0, gt=0)

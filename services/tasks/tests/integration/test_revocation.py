@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -12,9 +14,16 @@ from fastapi import FastAPI
 from taskmesh_common.events import EventPublisher, outbox_entry
 from taskmesh_common.security import Revoker
 from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
+from tasks_service.api.app import create_app
+from tasks_service.config import Settings
+from tasks_service.service_layer.tasks import Draft
 
-from .conftest import TASKS
+from .conftest import TASKS, make_settings
+
+# A port nothing listens on: Redis "away".
+UNREACHABLE = "redis://127.0.0.1:1/0"
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +84,7 @@ async def test_a_demoted_admins_token_loses_the_owner_filter_and_other_users_tas
     assert (await client.get(TASKS, headers=admin)).status_code == 200
 
 
-async def test_a_deleted_owners_straggler_task_is_removed_and_later_writes_are_refused(
-    app: FastAPI, client: httpx.AsyncClient, tokens: TokenFactory
-) -> None:
-    owner = unique_name("user")
-    # Not revoked in Redis: as if Redis was away (fail open) or the write raced auth.
-    headers = header(tokens, owner)
-    straggler = await client.post(TASKS, json={"title": "in the window"}, headers=headers)
-    assert straggler.status_code == 201
+async def publish_user_deleted(app: FastAPI, owner: str) -> None:
     await app.state.consumer.ready.wait()
     publisher = EventPublisher(app.state.broker, app.state.settings.events_exchange)
     await publisher.start(timeout=10)
@@ -96,19 +98,72 @@ async def test_a_deleted_owners_straggler_task_is_removed_and_later_writes_are_r
         await publisher.publish(event)
     finally:
         await publisher.close()
-    async with asyncio.timeout(15):
-        while (await client.get(TASKS, headers=headers)).json()["items"]:
+
+
+async def live_tasks(app: FastAPI, owner: str) -> int:
+    query = {"owner_id": owner, "_deleted": {"$ne": True}}
+    count: int = await app.state.db["tasks"].count_documents(query)
+    return count
+
+
+async def until_no_tasks(app: FastAPI, owner: str) -> None:
+    async with asyncio.timeout(30):
+        while await live_tasks(app, owner):
             await asyncio.sleep(0.1)
 
-    late = await client.post(TASKS, json={"title": "after the event"}, headers=headers)
-    assert late.status_code == 403, late.text
-    assert late.headers["content-type"] == "application/problem+json"
-    replayed = await client.post(
-        TASKS, json={"title": "keyed"}, headers={**headers, "Idempotency-Key": "k1"}
-    )
-    assert replayed.status_code == 403, replayed.text
-    assert (await client.get(TASKS, headers=headers)).json()["items"] == []
-    live = await app.state.db["tasks"].count_documents(
-        {"owner_id": owner, "_deleted": {"$ne": True}}
-    )
-    assert live == 0
+
+@asynccontextmanager
+async def started(settings: Settings, tokens: TokenFactory) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, verifier=tokens.verifier())
+    async with app.router.lifespan_context(app):
+        await app.state.indexes_ready.wait()
+        yield app
+
+
+async def test_a_deleted_owners_tasks_go_including_a_create_that_lands_after_the_event(
+    backing_servers: BackingServers, tokens: TokenFactory
+) -> None:
+    settings = make_settings(backing_servers, owner_sweep_again_seconds=1.0)
+    owner = unique_name("user")
+    async with started(settings, tokens) as app:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://tasks"
+        ) as client:
+            made = await client.post(TASKS, json={"title": "before"}, headers=header(tokens, owner))
+            assert made.status_code == 201
+            await publish_user_deleted(app, owner)
+            await until_no_tasks(app, owner)
+            # A create that passed its token check before auth revoked the token, and whose
+            # insert lands only now, after the event was applied.
+            await app.state.tasks.create(owner, Draft(title="straggler"))
+            assert await live_tasks(app, owner) == 1
+            await until_no_tasks(app, owner)  # the second sweep, a second later
+
+
+async def test_with_redis_away_a_deleted_owners_create_is_refused_and_undone(
+    app: FastAPI, settings: Settings, tokens: TokenFactory
+) -> None:
+    owner = unique_name("user")
+    headers = header(tokens, owner)
+    await publish_user_deleted(app, owner)
+    async with asyncio.timeout(30):
+        while not await app.state.tasks.removed.contains(owner):
+            await asyncio.sleep(0.1)
+    # A replica that cannot reach Redis lets the (unrevoked-looking) token write: it then
+    # checks the owner's removal mark itself.
+    away = settings.model_copy(update={"redis_url": UNREACHABLE})
+    async with started(away, tokens) as blind:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(blind), base_url="http://tasks"
+        ) as client:
+            late = await client.post(TASKS, json={"title": "late"}, headers=headers)
+            assert late.status_code == 403, late.text
+            assert late.headers["content-type"] == "application/problem+json"
+            keyed = await client.post(
+                TASKS, json={"title": "keyed"}, headers={**headers, "Idempotency-Key": "k1"}
+            )
+            assert keyed.status_code == 403, keyed.text
+            # Another owner's writes go on, unchecked.
+            other = header(tokens, unique_name("user"))
+            assert (await client.post(TASKS, json={"title": "x"}, headers=other)).status_code == 201
+    assert await live_tasks(app, owner) == 0

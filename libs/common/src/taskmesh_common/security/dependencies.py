@@ -59,8 +59,12 @@ def _revocations(request: Request) -> RevocationCheck:
 
 
 async def live_principal(request: Request, principal: CurrentPrincipal) -> Principal:
-    """The caller, whose token was not revoked since it was issued (for writes)."""
-    await _revocations(request).ensure_live(principal)
+    """The caller, whose token was not revoked since it was issued (for writes).
+
+    `request.state.revocation_checked` is False when Redis did not answer and the write was
+    let through unchecked (fail open), for routes that then check what they can themselves.
+    """
+    request.state.revocation_checked = await _revocations(request).ensure_live(principal)
     return principal
 
 

@@ -140,9 +140,10 @@ class RevocationCheck:
             values: list[bytes | str | None] = await self._redis.mget(keys)
         return values
 
-    async def ensure_live(self, principal: Principal, *, strict: bool = False) -> None:
+    async def ensure_live(self, principal: Principal, *, strict: bool = False) -> bool:
         """Raise `Revoked` for a revoked token. When Redis does not answer: refuse with 503
-        if `strict` (admin decisions) or `fail_open` is off, else let it through (counted)."""
+        if `strict` (admin decisions) or `fail_open` is off, else let it through (counted).
+        Whether the token was checked (False: let through unchecked)."""
         try:
             values = await self._not_before(principal)
         except Exception as exc:
@@ -154,6 +155,7 @@ class RevocationCheck:
                 ) from None
             REVOCATION_UNCHECKED.labels(kind).inc()
             logger.warning("revocation check failed; let through", extra={"error": str(exc)[:200]})
-            return
+            return False
         if is_revoked(issued_ms(principal.claims), values):
             raise Revoked()
+        return True

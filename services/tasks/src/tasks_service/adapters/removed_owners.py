@@ -1,9 +1,9 @@
 """Owners whose account was deleted, remembered while a write of theirs could still land.
 
-`user.deleted` marks the owner here before removing their tasks; a create checks the mark
-after its insert. So a create racing the removal is either seen by the removal or sees the
-mark itself and undoes its task: no task of a deleted owner survives. A mark outlives any
-access token of the owner (at most 15 minutes after the deletion) and then expires.
+`user.deleted` marks the owner here before removing their tasks. A create whose token could
+not be checked for revocation (Redis away) checks the mark after its insert: a create racing
+the removal is either seen by the removal or sees the mark itself and undoes its task. A mark
+outlives any access token of the owner (at most 15 minutes after the deletion), then expires.
 """
 
 from __future__ import annotations

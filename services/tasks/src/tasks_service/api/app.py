@@ -105,6 +105,7 @@ def create_app(
             await consumer.stop()
             await repository.close()
             await removed_owners.close()
+            await tasks.close()
             await relay.stop()
             await publisher.close()
             if verifier is None:
