@@ -2,7 +2,8 @@
 
 The build stage is replayed for real: the files the .dockerignore lets through are copied
 as the Dockerfile's COPY lines say, its `uv sync` lines run, and the resulting virtualenv
-must import the service with no source tree beside it, as in the runtime image.
+must import the service with no source tree beside it, as in the runtime image, and start
+it as the image's CMD does, without logging an error.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from deploy_support import REPO, SERVICES
+from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
+from taskmesh_local.net import free_ports
 
 DOCKERIGNORE = REPO / ".dockerignore"
 
@@ -169,7 +178,7 @@ def _flags(command: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_build_stage_produces_a_venv_that_runs_the_service(
-    name: str, context: set[str], tmp_path: Path
+    name: str, context: set[str], tmp_path: Path, backing_servers: BackingServers
 ) -> None:
     app = tmp_path / "app"
     app.mkdir()
@@ -214,3 +223,80 @@ def test_build_stage_produces_a_venv_that_runs_the_service(
     assert result.returncode == 0, result.stderr[-3000:]
     dev_tools = list((app / ".venv").glob("lib/python*/site-packages/pytest"))
     assert not dev_tools, "the dev group must not be installed"
+    _start_as_the_image_does(name, python, backing_servers, tmp_path)
+
+
+class _OtlpSink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports (an empty protobuf answer is a valid empty response)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _start_as_the_image_does(
+    name: str, python: Path, servers: BackingServers, tmp_path: Path
+) -> None:
+    """The image's CMD (`python -m <name>_service`) on the runtime venv, telemetry on, real
+    backing servers: it must answer /healthz, stop on SIGTERM, and log no error on the way
+    (an instrumentor whose library is dev-only logged one at every start, for instance)."""
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    port = free_ports(1)[0]
+    prefix = unique_name(f"deploy_{name}")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TASKMESH_PORT": str(port),
+        "TASKMESH_MONGO_URL": servers.mongo_url,
+        "TASKMESH_AMQP_URL": servers.amqp_url,
+        "TASKMESH_REDIS_URL": servers.redis_url,
+        "TASKMESH_MONGO_DB_PREFIX": f"{prefix}_",
+        "TASKMESH_EVENTS_EXCHANGE": prefix,
+        "TASKMESH_QUEUE_PREFIX": f"{prefix}.",
+        "TASKMESH_REDIS_PREFIX": f"{prefix}:",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+    }
+    log = tmp_path / f"{name}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [python, "-m", f"{name}_service"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not _healthy(port):
+            assert proc.poll() is None, f"{name} exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"{name} never became healthy: {log.read_text()[-3000:]}"
+            )
+            time.sleep(0.2)
+        time.sleep(1)  # what start-up does after the listener opens (consumers, key checks)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sink.shutdown()
+    lines = log.read_text().splitlines()
+    bad = [
+        line
+        for line in lines
+        if "Traceback" in line or re.search(r'"level": "(error|critical)"', line)
+    ]
+    assert not bad, "\n".join(bad[:10])
+    assert any('"level": "info"' in line for line in lines), "no JSON log line at all"
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False

@@ -55,6 +55,7 @@ class Stack:
         p = self.ports
         return {
             "gateway": f"http://127.0.0.1:{p.gateway}",
+            "API docs": f"http://127.0.0.1:{p.gateway}/docs",
             "auth": f"http://127.0.0.1:{p.auth}",
             "tasks": f"http://127.0.0.1:{p.tasks}",
             "analytics": f"http://127.0.0.1:{p.analytics}",

@@ -37,7 +37,7 @@ __all__ = [
     "TooManyRequests",
     "install_error_handlers",
     "problem_response",
-    "problem_responses",
+    "problem_title",
     "problem_type",
     "register_problem",
 ]
@@ -58,6 +58,7 @@ _TITLES = {
     422: "Unprocessable Content",
     428: "Precondition Required",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -68,6 +69,11 @@ _TITLES = {
 def problem_type(slug: str) -> str:
     """The `type` URI of a problem, stable across services."""
     return f"urn:taskmesh:problem:{slug}"
+
+
+def problem_title(status: int) -> str:
+    """The standard reason phrase of an error status, the `title` of its problems."""
+    return _TITLES.get(status, "Error")
 
 
 def _default_slug(status: int) -> str:
@@ -96,32 +102,6 @@ def problem_response(
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE
     )
-
-
-# The body every error has (RFC 9457), for OpenAPI documents; more members may follow.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": "string"},
-    },
-}
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the errors a route answers, as problem+json."""
-    return {
-        status: {
-            "description": _TITLES.get(status, "Error"),
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
-        }
-        for status in statuses
-    }
 
 
 class ProblemError(Exception):

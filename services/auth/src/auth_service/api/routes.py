@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
-from taskmesh_common.errors import problem_responses
+from taskmesh_common.openapi import problems
 from taskmesh_common.security import CurrentPrincipal, LivePrincipal
 
 from auth_service.api.dependencies import AccountsDep, ClientAddress, KeysDep, SessionsDep
@@ -41,20 +41,20 @@ def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=problems(409))
 async def register(body: RegisterRequest, accounts: AccountsDep) -> UserOut:
     user = await accounts.register(body.email, body.password, body.display_name)
     return UserOut.of(user)
 
 
-@router.post("/login")
+@router.post("/login", responses=problems(401))
 async def login(
     body: LoginRequest, sessions: SessionsDep, client: ClientAddress, response: Response
 ) -> TokenResponse:
     return _tokens(await sessions.login(body.email, body.password, client), response)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=problems(401))
 async def refresh(body: RefreshRequest, sessions: SessionsDep, response: Response) -> TokenResponse:
     return _tokens(await sessions.refresh(body.refresh_token), response)
 
@@ -64,23 +64,19 @@ def _session_id(principal: CurrentPrincipal) -> str | None:
     return sid if isinstance(sid, str) else None
 
 
-@router.post(
-    "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 503)
-)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 503))
 async def logout(body: LogoutRequest, principal: CurrentPrincipal, sessions: SessionsDep) -> None:
     """End this session: its refresh token family and its access tokens."""
     await sessions.logout(principal.user_id, body.refresh_token, _session_id(principal))
 
 
-@router.post(
-    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 503)
-)
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 503))
 async def logout_everywhere(principal: LivePrincipal, sessions: SessionsDep) -> None:
     """End every session of the caller: all refresh tokens and access tokens."""
     await sessions.logout_everywhere(principal.user_id)
 
 
-@router.post("/password", responses=problem_responses(401, 403, 429, 503))
+@router.post("/password", responses=problems(401, 403, 429, 503))
 async def change_password(
     body: PasswordChange,
     principal: LivePrincipal,
@@ -105,7 +101,7 @@ async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> UserOut:
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 429, 503),
+    responses=problems(401, 403, 429, 503),
 )
 async def delete_me(
     body: PasswordConfirmation,
@@ -119,21 +115,26 @@ async def delete_me(
     await accounts.delete(principal.user_id)
 
 
+class JwkSetResponse(JSONResponse):
+    """A JWK Set (RFC 7517, section 8.5.1): documented with its own media type."""
+
+    media_type = "application/jwk-set+json"
+
+
 async def _jwks(keys: KeysDep) -> JSONResponse:
     now = utcnow()
     # A JWKS asked for before the start-up task made the first key would be empty.
     await keys.current(now)
     document: dict[str, Any] = await keys.jwks(now)
-    return JSONResponse(
-        document,
-        headers={"Cache-Control": JWKS_CACHE_CONTROL},
-        media_type="application/jwk-set+json",
+    return JwkSetResponse(document, headers={"Cache-Control": JWKS_CACHE_CONTROL})
+
+
+for _router, _name in ((jwks_router, "jwks"), (router, "auth_jwks")):
+    _router.add_api_route(
+        "/.well-known/jwks.json",
+        _jwks,
+        methods=["GET"],
+        name=_name,
+        summary="Public signing keys (JWKS)",
+        response_class=JwkSetResponse,
     )
-
-
-jwks_router.add_api_route(
-    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
-)
-router.add_api_route(
-    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
-)
