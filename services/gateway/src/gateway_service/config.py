@@ -38,6 +38,7 @@ class Settings(ServiceSettings):
     uses: ClassVar[frozenset[BackingServer]] = frozenset({"redis"})
     service_name: str = "gateway"
     port: int = 8080
+    internal_port: int = 9080
     tasks_url: str = "http://127.0.0.1:8002"
     analytics_url: str = "http://127.0.0.1:8003"
 

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 prefix=settings.redis_prefix,
                 max_failures=settings.login_max_failures,
                 max_failures_per_client=settings.login_max_failures_per_client,
+                max_failures_per_account=settings.login_max_failures_per_account,
                 window_seconds=settings.login_failure_window_seconds,
             ),
             issuer=settings.jwt_issuer,
