@@ -26,7 +26,8 @@ __all__ = [
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 
-# At most 15 minutes (the limit): a disabled user keeps access at most this long.
+# At most 15 minutes: revocation ends a token at once, but while Redis is away nothing can
+# tell a revoked token from a good one, so none lives longer than this.
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
 REFRESH_TOKEN_TTL = timedelta(days=7)
 # A session (refresh family) ends this long after its login, however often it is refreshed.
