@@ -139,7 +139,13 @@ def test_dockerfile_follows_the_house_recipe(name: str) -> None:
         tag = image.rpartition(":")[2]
         assert ":" in image and tag != "latest", f"{image} is not pinned"
     assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", images[0])
-    assert all(re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", i) for i in images[1:])
+    # The gateway's image also builds the web console, in a Node stage of its own.
+    node = [i for i in images[1:] if i.startswith("node:")]
+    assert len(node) == (1 if name == "gateway" else 0)
+    assert all(re.fullmatch(r"node:20\.\d+\.\d+-bookworm-slim", i) for i in node)
+    assert all(
+        re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", i) for i in images[1:] if i not in node
+    )
     assert len(froms) >= 3, "multi-stage: uv, build, runtime"
 
     stage = stages(name)
@@ -155,7 +161,10 @@ def test_dockerfile_follows_the_house_recipe(name: str) -> None:
     [user] = [a for i, a in runtime if i == "USER"]
     assert re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", user), "numeric non-root user"
     copies = [a for i, a in runtime if i == "COPY"]
-    assert copies == ["--from=build /app/.venv /app/.venv"], "only the venv reaches runtime"
+    expected = ["--from=build /app/.venv /app/.venv"]
+    if name == "gateway":
+        expected.append("--from=console /console/dist /app/console")
+    assert copies == expected, "only the venv (and the gateway's built console) reach runtime"
     [health] = [a for i, a in runtime if i == "HEALTHCHECK"]
     assert "urllib.request" in health and "/healthz" in health and f"'{SERVICES[name]}'" in health
     runtime_env = " ".join(a for i, a in runtime if i == "ENV")
@@ -300,3 +309,17 @@ def _healthy(port: int) -> bool:
             return bool(answer.status == 200)
     except OSError:
         return False
+
+
+def test_the_gateway_image_builds_the_console_from_its_lock_file(context: set[str]) -> None:
+    console = stages("gateway")["console"]
+    for ins, args in console:
+        if ins == "COPY":
+            *sources, _dest = args.split()
+            for source in sources:
+                assert any(p == source or p.startswith(source + "/") for p in context), source
+    runs = [a for i, a in console if i == "RUN"]
+    assert any("npm ci" in r for r in runs) and not any("npm install" in r for r in runs)
+    assert runs[-1] == "npm run build"
+    runtime_env = " ".join(a for i, a in stages("gateway")["runtime"] if i == "ENV")
+    assert "TASKMESH_CONSOLE_DIR=/app/console" in runtime_env

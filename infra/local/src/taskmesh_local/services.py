@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskmesh_local import net, runner
+from taskmesh_local import net, runner, web_console
 from taskmesh_local.config import LocalError
 from taskmesh_local.install import venv_python
 from taskmesh_local.paths import Layout
@@ -48,6 +48,9 @@ def service_env(
     match the ports we start the services on. ``internal_ports``: where each one's /metrics
     and detailed readiness listen (taskmesh_common.internal).
     """
+    if name == "gateway" and (site := web_console.built_console()) is not None:
+        # The web console at the gateway's `/`, when `install` built it.
+        defaults = {"TASKMESH_CONSOLE_DIR": str(site), **defaults}
     peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
     # Behind the gateway, X-Forwarded-For is believed from the gateway alone, which here runs
     # on 127.0.0.1; the gateway's own proxies (none by default) are the user's to set.

@@ -11,7 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, net, runner, services
+from taskmesh_local import (
+    backing,
+    engine,
+    install,
+    jaeger_ui,
+    net,
+    runner,
+    services,
+    web_console,
+)
 from taskmesh_local.config import LocalError, Ports, parse_port
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
@@ -61,6 +70,7 @@ class Stack:
         p = self.ports
         return {
             "gateway": f"http://127.0.0.1:{p.gateway}",
+            "web console": f"http://127.0.0.1:{p.gateway}/",
             "API docs": f"http://127.0.0.1:{p.gateway}/docs",
             "auth": f"http://127.0.0.1:{p.auth}",
             "tasks": f"http://127.0.0.1:{p.tasks}",
@@ -230,6 +240,8 @@ class Stack:
             jaeger_ui.ensure_ui()
         else:
             install.ensure_venv()
+            if name == "gateway":
+                web_console.ensure_console()
         return bool(self._start_group([name], ready_path="/healthz"))
 
     def stop(self, name: str) -> bool:

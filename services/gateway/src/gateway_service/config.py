@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, PlainSerializer
@@ -90,6 +91,9 @@ class Settings(ServiceSettings):
     )
     # Strict-Transport-Security in production (TLS ends in front of the gateway); 0: none.
     hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+
+    # The built web console (web/console) served at `/`; unset, `/` is a 404.
+    console_dir: Path | None = None
 
     # The merged OpenAPI document is fetched again at most this often, on demand.
     openapi_refresh_seconds: float = Field(default=60.0, ge=0)

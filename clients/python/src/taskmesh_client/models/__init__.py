@@ -1,5 +1,6 @@
 """ Contains all the data models used in inputs/outputs """
 
+from .access_token_response import AccessTokenResponse
 from .day_out import DayOut
 from .login_request import LoginRequest
 from .logout_request import LogoutRequest
@@ -30,6 +31,7 @@ from .user_out_role import UserOutRole
 from .users_page import UsersPage
 
 __all__ = (
+    "AccessTokenResponse",
     "DayOut",
     "LoginRequest",
     "LogoutRequest",
