@@ -187,3 +187,28 @@ async def test_access_tokens_carry_a_millisecond_iat_and_their_session(
     second = (await refresh(client, first)).json()
     again = jwt.decode(second["access_token"], options={"verify_signature": False})
     assert again["sid"] == claims["sid"]  # a refresh stays in its session
+
+
+async def test_browser_session_logout_ends_that_sessions_access_tokens(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client)
+    console = {"X-Taskmesh-Client": "console"}
+    signed_in = await client.post(
+        "/api/v1/auth/session/login",
+        json={"email": user["email"], "password": PASSWORD},
+        headers=console,
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    browser = {"access_token": signed_in.json()["access_token"]}
+    cookie = signed_in.cookies.get("taskmesh_refresh")
+    assert cookie
+    other = await login(client, user["email"])
+    assert (await write_with(client, browser)).status_code == 403  # live, wrong password
+    out = await client.post(
+        "/api/v1/auth/session/logout",
+        headers={**console, "Cookie": f"taskmesh_refresh={cookie}"},
+    )
+    assert out.status_code == 204, out.text
+    assert (await write_with(client, browser)).status_code == 401
+    assert (await write_with(client, other)).status_code == 403  # another session goes on

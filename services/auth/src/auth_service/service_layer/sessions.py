@@ -192,6 +192,15 @@ class Sessions:
             await self.revoker.revoke_session(record.family_id, now_ms)
             await self.refresh_tokens.revoke_family(record.family_id)
 
+    async def end_session(self, refresh_token: str) -> None:
+        """End the session (refresh family) a refresh token belongs to, with its access
+        tokens; silent for an unknown token. For a credential that is its own proof (the
+        browser's cookie)."""
+        record = await self.refresh_tokens.get(hash_refresh_token(refresh_token))
+        if record is not None:
+            await self.revoker.revoke_session(record.family_id, epoch_ms(utcnow()))
+            await self.refresh_tokens.revoke_family(record.family_id)
+
     async def logout_everywhere(self, user_id: str) -> None:
         """Every session of the user ends: refresh families and access tokens."""
         await self.revoke_all(user_id)
