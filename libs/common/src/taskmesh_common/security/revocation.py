@@ -12,8 +12,8 @@ token issued right after the revocation has a later `iat` and works. Each key li
 as a token issued before it could (access-token lifetime plus leeway), then goes away.
 
 The gateway reads both keys in the same Redis round trip as its rate limit. Services check
-again for writes and admin decisions (`LivePrincipal`, `AdminPrincipal`): a write is
-refused within one request of the revocation, whichever path it took.
+again for writes and admin decisions (`LivePrincipal`, `AdminPrincipal`): the first such
+request after the revocation is refused, whichever path it took to the service.
 
 Redis away: a write follows `fail_open` (true by default, like the gateway's rate limiter:
 the token is still verified and unexpired, only its revocation is unknown); an admin
