@@ -22,12 +22,12 @@ from fastapi import APIRouter, Cookie, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from taskmesh_common.errors import Forbidden, problem_response
+from taskmesh_common.openapi import problems
 
 from auth_service.api.dependencies import ClientAddress, SessionsDep
 from auth_service.api.schemas import LoginRequest
 from auth_service.config import Settings
 from auth_service.domain.errors import RefreshTokenRejected
-from auth_service.domain.model import hash_refresh_token
 from auth_service.service_layer.sessions import Sessions, TokenPair
 
 __all__ = ["CLIENT_HEADER", "COOKIE_NAME", "COOKIE_PATH", "router"]
@@ -99,6 +99,8 @@ def _issued(pair: TokenPair, request: Request, response: Response) -> AccessToke
     "/login",
     dependencies=_SAME_ORIGIN,
     summary="Log in; the refresh token is set as an HttpOnly cookie",
+    # 403: not from the console's own origin (the CSRF defence).
+    responses=problems(401, 403),
 )
 async def session_login(
     body: LoginRequest,
@@ -115,10 +117,9 @@ async def session_login(
 
 
 async def _revoke(sessions: Sessions, token: str | None) -> None:
+    # The cookie's session ends, its access tokens with it.
     if token:
-        record = await sessions.refresh_tokens.get(hash_refresh_token(token))
-        if record is not None:
-            await sessions.refresh_tokens.revoke_family(record.family_id)
+        await sessions.end_session(token)
 
 
 @router.post(
@@ -126,7 +127,8 @@ async def _revoke(sessions: Sessions, token: str | None) -> None:
     dependencies=_SAME_ORIGIN,
     response_model=AccessTokenResponse,
     summary="A new access token; the refresh cookie is rotated",
-    responses={401: {"description": "no cookie, or a spent, revoked or expired one"}},
+    # 401: no cookie, or a spent, revoked or expired one; 403: not from the console's origin.
+    responses=problems(401, 403),
 )
 async def session_refresh(
     sessions: SessionsDep, request: Request, response: Response, token: RefreshCookie = None
@@ -150,6 +152,7 @@ async def session_refresh(
     dependencies=_SAME_ORIGIN,
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke the cookie's refresh family and drop the cookie",
+    responses=problems(403),
 )
 async def session_logout(
     sessions: SessionsDep, response: Response, token: RefreshCookie = None
