@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from faults_client import PASSWORD, assert_problem, new_user
+from faults_client import PASSWORD, assert_problem, new_user, record
 from faults_stack import Suite
 from taskmesh_common.testing import random_email
 from taskmesh_common.testing.servers import BackingServers
@@ -190,3 +190,9 @@ async def test_a_login_storm_is_served_or_refused_with_retry_after_and_the_rest_
     assert {group: breakers.get(group) for group in GROUPS} == never_opened, breakers
     upstreams = (await client.get("/readyz")).json()["upstreams"]
     assert {group: upstreams[group]["failures"] for group in GROUPS} == dict.fromkeys(GROUPS, 0)
+    record(
+        "test_login_storm",
+        answers=dict(sorted(seen.items())),
+        signed_in_user=dict(answers),
+        breakers={group: sorted(states) for group, states in breakers.items()},
+    )
