@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -69,7 +70,8 @@ async def _locust(
     subnet: int,
     work: Path,
     label: str,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float]:
+    """Locust's samples, and the CPU seconds Locust itself used (it shares the machine)."""
     samples = work / f"locust-{label}.jsonl"
     log = work / f"locust-{label}.log"
     env = {
@@ -99,16 +101,19 @@ async def _locust(
         "--loglevel",
         "WARNING",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             *argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out
         )
         code = await proc.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     found = load_samples(samples)
     # Locust exits with 1 when any request failed: that is a result, not a broken run.
     if code not in (0, 1) or not found:
         raise RuntimeError(f"locust ({label}) exited {code}: {log.read_text()[-2000:]}")
-    return found
+    return found, round(cpu, 1)
 
 
 def _rate_after(samples: list[dict[str, Any]], since: float) -> float:
@@ -132,7 +137,7 @@ async def _step(gateway_url: str, users: int, args: Any, subnet: int, work: Path
     )
     began = time.time()
     async with _breakers_seen(gateway_url) as breakers:
-        samples = await _locust(
+        samples, locust_cpu = await _locust(
             gateway_url,
             users=users,
             rate=args.mixed_spawn_rate,
@@ -149,6 +154,8 @@ async def _step(gateway_url: str, users: int, args: Any, subnet: int, work: Path
         "routes": table,
         "breakers_seen": breakers,
         "entry": entry(samples, users),
+        "seconds": round(time.time() - began, 1),
+        "locust_cpu_seconds": locust_cpu,
     }
 
 
@@ -184,7 +191,7 @@ async def mixed_workload(gateway_url: str, args: Any, work: Path) -> dict[str, A
     users, rate = args.storm_users, args.storm_rate
     _say(f"storm: {users} users arriving {rate:g}/s, {args.storm_seconds:g} s in all")
     async with _breakers_seen(gateway_url) as breakers:
-        samples = await _locust(
+        samples, locust_cpu = await _locust(
             gateway_url,
             users=users,
             rate=rate,
@@ -200,6 +207,7 @@ async def mixed_workload(gateway_url: str, args: Any, work: Path) -> dict[str, A
         "routes": route_table(samples),
         "entry": entry(samples, users),
         "breakers_seen": breakers,
+        "locust_cpu_seconds": locust_cpu,
     }
     return {
         "config": {

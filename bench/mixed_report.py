@@ -39,7 +39,8 @@ def print_mixed(results: dict[str, Any]) -> None:
     for step in mixed["steps"]:
         print(
             f"\n {step['users']} users, {step['rps']} req/s once all arrived: "
-            f"{'holds' if step['holds'] else 'DOES NOT HOLD'} (p95 < 200 ms, no error)"
+            f"{'holds' if step['holds'] else 'DOES NOT HOLD'} (p95 < 200 ms, no error); "
+            f"Locust used {step['locust_cpu_seconds']} s of CPU in {step['seconds']} s"
         )
         _routes(step["routes"])
     knee = mixed.get("knee")
