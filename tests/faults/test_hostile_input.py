@@ -34,7 +34,8 @@ async def test_the_fuzzer_finds_no_server_error_and_no_response_off_the_schema(
         "--header",
         f"Authorization: Bearer {user.token}",
         "--checks",
-        "not_a_server_error,response_schema_conformance",
+        "not_a_server_error,response_schema_conformance,status_code_conformance,"
+        "content_type_conformance",
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",

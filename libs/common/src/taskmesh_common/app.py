@@ -13,6 +13,7 @@ from taskmesh_common.health import ReadinessRegistry, health_router
 from taskmesh_common.logging import configure_logging
 from taskmesh_common.metrics import metrics_endpoint
 from taskmesh_common.middleware import RequestContextMiddleware
+from taskmesh_common.openapi import document_problems
 from taskmesh_common.settings import ServiceSettings
 from taskmesh_common.telemetry import RouteOf, SpanNamedByRoute, fastapi_telemetry, setup_telemetry
 
@@ -49,6 +50,7 @@ def create_service_app(
         telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
+    _document_problems(app)
     app.state.readiness = ReadinessRegistry(settings.readiness_timeout_seconds)
     install_error_handlers(app)
     app.include_router(health_router())
@@ -57,3 +59,17 @@ def create_service_app(
     if route_of is not None:
         app.add_middleware(SpanNamedByRoute, route_of=route_of)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """The app's OpenAPI document, with its errors as problem details (see openapi.py)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(
+                generate(), with_path_params=(404,), with_body=(400,)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -37,6 +37,7 @@ __all__ = [
     "TooManyRequests",
     "install_error_handlers",
     "problem_response",
+    "problem_title",
     "problem_type",
     "register_problem",
 ]
@@ -57,6 +58,7 @@ _TITLES = {
     422: "Unprocessable Content",
     428: "Precondition Required",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -67,6 +69,11 @@ _TITLES = {
 def problem_type(slug: str) -> str:
     """The `type` URI of a problem, stable across services."""
     return f"urn:taskmesh:problem:{slug}"
+
+
+def problem_title(status: int) -> str:
+    """The standard reason phrase of an error status, the `title` of its problems."""
+    return _TITLES.get(status, "Error")
 
 
 def _default_slug(status: int) -> str:

@@ -58,6 +58,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
     )
     uvicorn.Server(config).run()

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # Seconds uvicorn waits for in-flight requests after SIGTERM.
     graceful_shutdown_seconds: float = 10.0
+    # Seconds an idle keep-alive connection stays open. A client's pool must let go of an
+    # idle connection before the server does (the gateway's upstream pool: 15 s); otherwise a
+    # request sent as the server closes meets a reset, and a POST cannot be retried.
+    keep_alive_seconds: float = Field(default=75.0, gt=0)
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     # Each service sets its own default database name; the prefix lets a test run or a

@@ -12,18 +12,24 @@ async def test_calls_for_one_key_in_flight_together_go_in_one_batch_and_get_thei
     None
 ):
     batches: list[tuple[str, list[int]]] = []
+    first_written = asyncio.Event()
 
     async def run(key: str, batch: list[int]) -> list[int]:
         batches.append((key, batch))
-        await asyncio.sleep(0.01)
+        if batch == [0]:
+            await first_written.wait()
         return [n * 10 for n in batch]
 
     commits: GroupCommit[str, int, int] = GroupCommit(run)
     first = asyncio.create_task(commits.submit("a", 0))
-    await asyncio.sleep(0.001)  # the first batch is being written: the next ones queue
-    results = await asyncio.gather(
-        *(commits.submit("a", n) for n in range(1, 5)), commits.submit("b", 9)
-    )
+    while not batches:
+        await asyncio.sleep(0)
+    # The first batch is being written: the next calls for "a" queue, "b" goes at once.
+    rest = asyncio.gather(*(commits.submit("a", n) for n in range(1, 5)), commits.submit("b", 9))
+    while len(batches) < 2:
+        await asyncio.sleep(0)
+    first_written.set()
+    results = await rest
     assert await first == 0
     assert results == [10, 20, 30, 40, 90]
     assert await commits.submit("a", 5) == 50
@@ -32,17 +38,21 @@ async def test_calls_for_one_key_in_flight_together_go_in_one_batch_and_get_thei
 
 async def test_batches_are_bounded_by_max_batch() -> None:
     sizes: list[int] = []
+    first_written = asyncio.Event()
 
     async def run(key: str, batch: list[int]) -> list[None]:
         sizes.append(len(batch))
-        await asyncio.sleep(0.01)
+        await first_written.wait()
         return [None] * len(batch)
 
     commits: GroupCommit[str, int, None] = GroupCommit(run, max_batch=3)
     first = asyncio.create_task(commits.submit("a", 0))
-    await asyncio.sleep(0.001)
-    await asyncio.gather(*(commits.submit("a", n) for n in range(1, 8)))
-    await first
+    while not sizes:
+        await asyncio.sleep(0)
+    rest = [asyncio.create_task(commits.submit("a", n)) for n in range(1, 8)]
+    await asyncio.sleep(0)  # each call has queued
+    first_written.set()
+    await asyncio.gather(first, *rest)
     assert sizes == [1, 3, 3, 1]
 
 

@@ -62,7 +62,9 @@ class Settings(ServiceSettings):
     # The whole exchange with an upstream, retries included.
     upstream_deadline_seconds: float = Field(default=15.0, gt=0)
     upstream_pool_per_host: int = Field(default=256, ge=1)
-    upstream_keepalive_seconds: float = Field(default=30.0, gt=0)
+    # Below the services' keep_alive_seconds (75 s): the pool drops an idle connection
+    # before the upstream closes it, so no request is ever sent on a closing connection.
+    upstream_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     # Retries: idempotent requests only, on connection errors and on an overload answer
     # (503 + Retry-After) whose Retry-After is at most retry_after_max_seconds.

@@ -22,7 +22,9 @@ async def test_openapi_merges_public_paths_of_every_service(gateway: GatewayFact
         "/api/v1/tasks/things",
     ]
     # Each fake names its own `Thing` differently: the later ones are prefixed, refs intact.
-    assert {"Thing", "auth_Thing", "tasks_Thing"} == set(document["components"]["schemas"])
+    assert {"Thing", "auth_Thing", "tasks_Thing", "Problem"} == set(
+        document["components"]["schemas"]
+    )
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert document["paths"]["/api/v1/tasks/things"]["get"]["security"] == [{"bearerAuth": []}]
     assert docs.status_code == 200

@@ -48,11 +48,11 @@ def test_colliding_schema_names_are_prefixed_and_their_refs_follow() -> None:
 
 
 def test_identical_shared_schemas_are_kept_once() -> None:
-    shared = {"HTTPValidationError": {"type": "object"}}
+    shared = {"Shared": {"type": "object"}}
     merged = merge_openapi(
         {"auth": _doc({}, dict(shared)), "tasks": _doc({}, dict(shared))}, title="t", version="1"
     )
-    assert list(merged["components"]["schemas"]) == ["HTTPValidationError"]
+    assert list(merged["components"]["schemas"]) == ["Shared", "Problem"]
 
 
 def test_protected_operations_require_the_bearer_scheme_and_public_ones_do_not() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from taskmesh_common.openapi import problems
 from taskmesh_common.params import only_query_params
 from taskmesh_common.security import AdminPrincipal, CurrentPrincipal
 
@@ -54,7 +55,12 @@ async def timeline(
     return TimelineOut(from_=start, to=end, buckets=DayOut.many(days))
 
 
-@router.get("/overview", response_model=OverviewOut, dependencies=[Depends(only_query_params())])
+@router.get(
+    "/overview",
+    response_model=OverviewOut,
+    dependencies=[Depends(only_query_params())],
+    responses=problems(403),
+)
 async def overview(_admin: AdminPrincipal, reader: Reader) -> OverviewOut:
     result = await reader.overview(datetime.now(UTC))
     return OverviewOut(

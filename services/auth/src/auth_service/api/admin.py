@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from taskmesh_common.openapi import problems
 
 from auth_service.api.dependencies import AccountsDep, CurrentAdmin, KeysDep
 from auth_service.api.schemas import UserChange, UserOut, UsersPage
@@ -12,7 +13,7 @@ from auth_service.service_layer.clock import utcnow
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/auth", tags=["admin"])
+router = APIRouter(prefix="/api/v1/auth", tags=["admin"], responses=problems(403))
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
@@ -27,7 +28,7 @@ async def list_users(
     return UsersPage(items=[UserOut.of(u) for u in users], next_cursor=next_cursor)
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", responses=problems(409))
 async def change_user(
     user_id: UserId, body: UserChange, admin: CurrentAdmin, accounts: AccountsDep
 ) -> UserOut:

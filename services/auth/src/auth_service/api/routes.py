@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
+from taskmesh_common.openapi import problems
 from taskmesh_common.security import CurrentPrincipal
 
 from auth_service.api.dependencies import AccountsDep, ClientAddress, KeysDep, SessionsDep
@@ -38,20 +39,20 @@ def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=problems(409))
 async def register(body: RegisterRequest, accounts: AccountsDep) -> UserOut:
     user = await accounts.register(body.email, body.password, body.display_name)
     return UserOut.of(user)
 
 
-@router.post("/login")
+@router.post("/login", responses=problems(401))
 async def login(
     body: LoginRequest, sessions: SessionsDep, client: ClientAddress, response: Response
 ) -> TokenResponse:
     return _tokens(await sessions.login(body.email, body.password, client), response)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=problems(401))
 async def refresh(body: RefreshRequest, sessions: SessionsDep, response: Response) -> TokenResponse:
     return _tokens(await sessions.refresh(body.refresh_token), response)
 
@@ -72,21 +73,25 @@ async def delete_me(principal: CurrentPrincipal, accounts: AccountsDep) -> None:
     await accounts.delete(principal.user_id)
 
 
+class JwkSetResponse(JSONResponse):
+    """A JWK Set (RFC 7517, section 8.5.1): documented with its own media type."""
+
+    media_type = "application/jwk-set+json"
+
+
 async def _jwks(keys: KeysDep) -> JSONResponse:
     now = utcnow()
     # A JWKS asked for before the start-up task made the first key would be empty.
     await keys.current(now)
     document: dict[str, Any] = await keys.jwks(now)
-    return JSONResponse(
-        document,
-        headers={"Cache-Control": JWKS_CACHE_CONTROL},
-        media_type="application/jwk-set+json",
+    return JwkSetResponse(document, headers={"Cache-Control": JWKS_CACHE_CONTROL})
+
+
+for _router in (jwks_router, router):
+    _router.add_api_route(
+        "/.well-known/jwks.json",
+        _jwks,
+        methods=["GET"],
+        summary="Public signing keys (JWKS)",
+        response_class=JwkSetResponse,
     )
-
-
-jwks_router.add_api_route(
-    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
-)
-router.add_api_route(
-    "/.well-known/jwks.json", _jwks, methods=["GET"], summary="Public signing keys (JWKS)"
-)

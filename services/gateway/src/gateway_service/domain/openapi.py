@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from taskmesh_common.openapi import document_problems
+
 from gateway_service.domain.routing import is_public, upstream_for
 
 __all__ = ["merge_openapi"]
@@ -19,6 +21,9 @@ __all__ = ["merge_openapi"]
 _SCHEMA_REF = "#/components/schemas/"
 _METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+# What the gateway itself answers, on any route: a body or headers too large, a rate limit,
+# an upstream that answers badly, is away or too slow. And 401 where a token is needed.
+GATEWAY_ERRORS = (413, 429, 431, 502, 503, 504)
 
 
 def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
@@ -66,9 +71,10 @@ def merge_openapi(
                 if method in _METHODS and not is_public(path):
                     operation.setdefault("security", [{"bearerAuth": []}])
             paths[path] = item
-    return {
+    merged = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": schemas, "securitySchemes": {"bearerAuth": BEARER}},
     }
+    return document_problems(merged, everywhere=GATEWAY_ERRORS, secured=(401,))

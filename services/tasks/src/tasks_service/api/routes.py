@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from taskmesh_common.openapi import problems
 from taskmesh_common.security import CurrentPrincipal
 
 from tasks_service.api.dependencies import IfMatch, TaskId, TaskService, etag, etag_versions
@@ -34,7 +35,7 @@ def _with_etag(response: Response, task: TaskOut) -> TaskOut:
     return task
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(409))
 async def create_task(
     payload: TaskCreate,
     principal: CurrentPrincipal,
@@ -56,7 +57,7 @@ async def create_task(
     return _with_etag(response, TaskOut.from_task(saved))
 
 
-@router.get("")
+@router.get("", responses=problems(400, 403))
 async def list_tasks(
     params: Annotated[ListParams, Query()], principal: CurrentPrincipal, tasks: TaskService
 ) -> TaskPage:
@@ -98,7 +99,7 @@ async def get_task(
     return _with_etag(response, TaskOut.from_task(task))
 
 
-@router.patch("/{task_id}", responses={412: {"description": "If-Match names a stale version"}})
+@router.patch("/{task_id}", responses=problems(412))
 async def update_task(
     task_id: TaskId,
     payload: TaskPatch,
@@ -114,7 +115,7 @@ async def update_task(
 @router.delete(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={412: {"description": "If-Match names a stale version"}},
+    responses=problems(412),
 )
 async def delete_task(
     task_id: TaskId, principal: CurrentPrincipal, expected: IfMatch, tasks: TaskService
