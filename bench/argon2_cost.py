@@ -22,7 +22,15 @@ from typing import Any
 
 from auth_service.config import Settings as AuthSettings
 
-__all__ = ["PARAMETER_SETS", "Argon2Set", "auth_defaults", "measure", "measure_all", "print_table"]
+__all__ = [
+    "PARAMETER_SETS",
+    "Argon2Set",
+    "auth_defaults",
+    "capacity_goal",
+    "measure",
+    "measure_all",
+    "print_table",
+]
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,20 @@ def measure_all(hashes: int = 12) -> dict[str, Any]:
         "loadavg_before_end": Path("/proc/loadavg").read_text().split()[:3],
         "maxrss_note": "peak RSS of a child hashing one at a time, less its start-up RSS",
     }
+
+
+def capacity_goal(found: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """Issue 28: login capacity per core reported beside the parameters auth uses."""
+    if not found:
+        return []
+    chosen = [r for r in found["sets"] if r.get("auth_default")]
+    detail = (
+        f"{chosen[0]['label']}: {chosen[0]['logins_per_s_per_core']} logins/s per core, "
+        f"{chosen[0]['hash_ms_p50']} ms a hash"
+        if chosen
+        else "auth's default is none of the sets measured"
+    )
+    return [("login capacity per core measured for auth's Argon2 defaults", bool(chosen), detail)]
 
 
 def print_table(found: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.argon2_cost import capacity_goal
 from bench.mixed_stats import storm_goals
 from bench.report import fmt as _fmt
 
@@ -216,6 +217,7 @@ def _data_size(results: Results) -> list[Check]:
 def goals(results: Results) -> list[Check]:
     """(goal, met, the numbers) for each goal of issues 24 and 28 the results allow judging."""
     checks: list[Check] = []
+    checks += capacity_goal(results.get("argon2") or {})
     checks += storm_goals(results.get("mixed") or {})
     checks += _pipeline(results)
     checks += _posts(results)
