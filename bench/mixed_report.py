@@ -43,11 +43,12 @@ def print_mixed(results: dict[str, Any]) -> None:
             f"Locust used {step['locust_cpu_seconds']} s of CPU in {step['seconds']} s"
         )
         _routes(step["routes"])
-    knee = mixed.get("knee")
-    print(
-        "\n  knee: "
-        + (f"{knee['users']} users, {knee['rps']} req/s" if knee else "not even the first step")
-    )
+    for key, label in (("knee", "every route"), ("knee_signed_in_routes", "signed-in routes")):
+        knee = mixed.get(key)
+        print(
+            f"\n  knee ({label}): "
+            + (f"{knee['users']} users, {knee['rps']} req/s" if knee else "not even the first step")
+        )
     storm = mixed.get("storm")
     if storm:
         came = storm["entry"]

@@ -84,20 +84,23 @@ def route_table(samples: list[Sample]) -> dict[str, dict[str, Any]]:
     return table
 
 
-def holds(table: dict[str, dict[str, Any]]) -> bool:
-    """Every route served all its requests (nothing refused, no error) with p95 < 200 ms."""
-    return bool(table) and all(
+def holds(table: dict[str, dict[str, Any]], routes: tuple[str, ...] = ROUTES) -> bool:
+    """Every one of `routes` served all its requests (nothing refused, no error) with
+    p95 < 200 ms."""
+    rows = [row for route, row in table.items() if route in routes]
+    return bool(rows) and all(
         row["errors"] == 0 and row["refused"] == 0 and (row["p95_ms"] or 0.0) < P95_MS
-        for row in table.values()
+        for row in rows
     )
 
 
-def knee(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+def knee(steps: list[dict[str, Any]], key: str = "holds") -> dict[str, Any] | None:
     """The most users (and their req/s) of the steps, taken in increasing order, up to which
-    every step held; None when even the first did not."""
+    every step held (`key`: "holds", every route; "work_holds", the signed-in routes
+    alone); None when even the first did not."""
     found = None
     for step in sorted(steps, key=lambda s: s["users"]):
-        if not step["holds"]:
+        if not step[key]:
             break
         found = {"users": step["users"], "rps": step["rps"]}
     return found

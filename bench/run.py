@@ -140,8 +140,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--mixed-users",
         default="25,50,100,150",
-        help="the mixed workload's steps, in users (Locust); stops after the first that "
-        "does not hold p95 < 200 ms with no error on every route",
+        help="the mixed workload's steps, in users (Locust); the knee is the last before the "
+        "first that does not hold p95 < 200 ms with no error on every route",
     )
     parser.add_argument(
         "--mixed-seconds", type=float, default=25.0, help="each step's time once all arrived"

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.mixed_stats import entry, holds, knee, percentile, route_table, storm_goals
+from bench.mixed_stats import (
+    WORK_ROUTES,
+    entry,
+    holds,
+    knee,
+    percentile,
+    route_table,
+    storm_goals,
+)
 
 
 def _sample(
@@ -39,6 +47,9 @@ def test_a_step_holds_only_with_every_route_fast_and_nothing_refused() -> None:
     assert not holds(route_table([*fast, *[_sample("get", 200, 300)] * 20]))
     assert not holds(route_table([*fast, _sample("login", 503, 3, "1")]))
     assert not holds(route_table([]))
+    # A slow login fails the step, not the signed-in routes' own judgement.
+    slow_entry = route_table([*fast, _sample("login", 200, 900)])
+    assert not holds(slow_entry) and holds(slow_entry, WORK_ROUTES)
 
 
 def test_the_knee_is_the_last_step_before_the_first_that_did_not_hold() -> None:
