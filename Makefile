@@ -25,7 +25,8 @@ install: uv ## create the virtualenv from the lock (all workspace members, dev t
 .PHONY: up
 up: install ## start the whole suite (compose with a Docker engine, else local processes); returns when the gateway is ready
 	@if $(USE_COMPOSE); then \
-		$(COMPOSE) up -d --build --wait; \
+		$(COMPOSE) up -d --build --wait && \
+		echo "taskmesh is up: http://127.0.0.1:8080 (API docs: http://127.0.0.1:8080/docs)"; \
 	else \
 		$(LOCAL) up; \
 	fi
@@ -69,6 +70,10 @@ lint: install ## ruff, ruff format --check, mypy --strict on src
 .PHONY: bench
 bench: install ## benchmarks, side by side in one run (not part of the tests)
 	bash scripts/bench.sh
+
+.PHONY: client
+client: install ## regenerate the typed Python client (clients/python) from the public OpenAPI
+	$(UV) run python clients/python/generate.py
 
 .PHONY: asyncapi
 asyncapi: install ## regenerate docs/asyncapi.json and the event JSON Schemas from the models

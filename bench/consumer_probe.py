@@ -27,8 +27,9 @@ __all__ = ["analytics_alone"]
 
 
 async def analytics_alone(
-    amqp_url: str, exchange: str, analytics_url: str, *, events: int, owners: int = 16
+    amqp_url: str, exchange: str, analytics_internal_url: str, *, events: int, owners: int = 16
 ) -> dict[str, Any]:
+    # analytics_internal_url: its internal listener, where /metrics is.
     people = [str(uuid.uuid4()) for _ in range(owners)]
     entries = [created_entry(str(ObjectId()), people[i % owners]) for i in range(events)]
     broker = BrokerConnection(amqp_url, name="bench-analytics-alone")
@@ -36,13 +37,13 @@ async def analytics_alone(
     try:
         publisher = EventPublisher(broker, exchange)
         await publisher.start(timeout=10)
-        before = processed_count(await scrape(analytics_url))
+        before = processed_count(await scrape(analytics_internal_url))
         began = time.monotonic()
         await asyncio.gather(*(publisher.publish(entry) for entry in entries))
         published = time.monotonic() - began
         await publisher.close()
         applied, applied_at = await wait_for_processed(
-            analytics_url, since=before, expected=events, stall_seconds=20, max_seconds=120
+            analytics_internal_url, since=before, expected=events, stall_seconds=20, max_seconds=120
         )
     finally:
         await broker.close()

@@ -161,7 +161,7 @@ def mongo_commands(metrics_text: str) -> dict[str, float]:
 
 
 async def scrape(url: str) -> str:
-    """A service's Prometheus metrics, as text."""
+    """A service's Prometheus metrics, as text; `url` is its internal listener's."""
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(f"{url}/metrics")
         response.raise_for_status()
@@ -174,7 +174,7 @@ def processed_count(metrics_text: str) -> float:
 
 
 async def wait_for_processed(
-    analytics_url: str,
+    analytics_internal_url: str,
     *,
     since: float,
     expected: int,
@@ -189,7 +189,7 @@ async def wait_for_processed(
     """
     began = time.monotonic()
     last, last_change = -1, began
-    async with httpx.AsyncClient(base_url=analytics_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=analytics_internal_url, timeout=10) as client:
         while True:
             response = await client.get("/metrics")
             response.raise_for_status()

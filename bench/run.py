@@ -462,10 +462,10 @@ async def writes_and_pipeline(
     urls = running.urls
     observer = Observer(amqp_url, EXCHANGE)
     await observer.start()
-    analytics_before = await scrape(urls["analytics"])
+    analytics_before = await scrape(running.internal_urls["analytics"])
     before = histogram_buckets(analytics_before)
     processed_before = processed_count(analytics_before)
-    tasks_before = await scrape(urls["tasks"])
+    tasks_before = await scrape(running.internal_urls["tasks"])
     relay_before = counter_by_label(tasks_before, RELAY_SECONDS, "step")
     commands_before = {
         "tasks": mongo_commands(tasks_before),
@@ -504,7 +504,7 @@ async def writes_and_pipeline(
         )
     wait = functools.partial(
         wait_for_processed,
-        urls["analytics"],
+        running.internal_urls["analytics"],
         since=processed_before,
         stall_seconds=20,
         max_seconds=args.drain_seconds,
@@ -521,8 +521,8 @@ async def writes_and_pipeline(
     await asyncio.sleep(0.5)
     cpu_after = _cpu(pids)
     ended = time.monotonic()
-    analytics_after = await scrape(urls["analytics"])
-    tasks_after = await scrape(urls["tasks"])
+    analytics_after = await scrape(running.internal_urls["analytics"])
+    tasks_after = await scrape(running.internal_urls["tasks"])
     after = histogram_buckets(analytics_after)
     relay_after = counter_by_label(tasks_after, RELAY_SECONDS, "step")
     commands_after = {
@@ -607,7 +607,7 @@ async def _writes_and_after(
     results["broker"] = await broker_rates(servers.amqp_url, count=args.broker_messages)
     _say(f"analytics alone: {args.analytics_events} events straight to the exchange")
     results["analytics_alone"] = await analytics_alone(
-        servers.amqp_url, EXCHANGE, urls["analytics"], events=args.analytics_events
+        servers.amqp_url, EXCHANGE, running.internal_urls["analytics"], events=args.analytics_events
     )
 
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 LOCAL=(env PYTHONPATH="$PWD/infra/local/src" python3 -m taskmesh_local)
 "${LOCAL[@]}" install
 
-# The browser tests (Jaeger's UI) drive Debian's headless Chromium.
+# The browser tests (the web console, Jaeger's UI) drive Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
     sudo_cmd=()
     [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)

@@ -22,6 +22,8 @@ COMPOSE_FILE = REPO / "infra" / "compose" / "compose.yaml"
 K8S = REPO / "infra" / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
 SERVICES = {"auth": 8001, "tasks": 8002, "analytics": 8003, "gateway": 8080}
+# Each service's internal listener: /metrics and detailed /readyz, for Prometheus alone.
+INTERNAL_PORTS = {"auth": 9001, "tasks": 9002, "analytics": 9003, "gateway": 9080}
 INSTALL = "bash infra/k8s/install-tools.sh"
 
 Doc = dict[str, Any]

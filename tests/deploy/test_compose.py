@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import COMPOSE_FILE, REPO, SERVICES, compose_model
+from deploy_support import COMPOSE_FILE, INTERNAL_PORTS, REPO, SERVICES, compose_model
 
 BACKING = {"mongo", "rabbitmq", "redis", "jaeger"}
 OBSERVABILITY = {"prometheus", "grafana"}
@@ -198,8 +198,10 @@ def test_prometheus_scrapes_every_service_and_rabbitmq_queues(
             for target in static["targets"]:
                 path = job.get("metrics_path", "/metrics")
                 targets[target] = path
-    for name, port in SERVICES.items():
+    for name, port in INTERNAL_PORTS.items():
         assert targets.get(f"{name}:{port}") == "/metrics", f"{name} is not scraped"
+        # The public port has no /metrics: scraping it would only collect 404s.
+        assert f"{name}:{SERVICES[name]}" not in targets
     queue_jobs = [
         j for j in config["scrape_configs"] if j.get("metrics_path") == "/metrics/detailed"
     ]
@@ -235,3 +237,20 @@ def test_dashboard_covers_every_signal_the_issue_asks_for() -> None:
     assert "histogram_quantile(0.99" in exprs
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_internal_ports_are_set_and_never_published(compose: Doc, name: str) -> None:
+    service = compose["services"][name]
+    assert service["environment"]["TASKMESH_INTERNAL_PORT"] == str(INTERNAL_PORTS[name])
+    published = {p.get("target") for p in service.get("ports", [])}
+    assert INTERNAL_PORTS[name] not in published
+
+
+def test_services_believe_forwarded_for_from_the_gateways_fixed_address_only(compose: Doc) -> None:
+    services = compose["services"]
+    [address] = [net["ipv4_address"] for net in services["gateway"]["networks"].values() if net]
+    for name in ("auth", "tasks", "analytics"):
+        assert services[name]["environment"]["TASKMESH_TRUSTED_PROXIES"] == f"{address}/32"
+    # The gateway is published directly: its TCP peer is the client, unless one is set.
+    assert services["gateway"]["environment"]["TASKMESH_TRUSTED_PROXIES"] == ""

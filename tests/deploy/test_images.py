@@ -2,7 +2,8 @@
 
 The build stage is replayed for real: the files the .dockerignore lets through are copied
 as the Dockerfile's COPY lines say, its `uv sync` lines run, and the resulting virtualenv
-must import the service with no source tree beside it, as in the runtime image.
+must import the service with no source tree beside it, as in the runtime image, and start
+it as the image's CMD does, without logging an error.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from deploy_support import REPO, SERVICES
+from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
+from taskmesh_local.net import free_ports
 
 DOCKERIGNORE = REPO / ".dockerignore"
 
@@ -130,7 +139,13 @@ def test_dockerfile_follows_the_house_recipe(name: str) -> None:
         tag = image.rpartition(":")[2]
         assert ":" in image and tag != "latest", f"{image} is not pinned"
     assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", images[0])
-    assert all(re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", i) for i in images[1:])
+    # The gateway's image also builds the web console, in a Node stage of its own.
+    node = [i for i in images[1:] if i.startswith("node:")]
+    assert len(node) == (1 if name == "gateway" else 0)
+    assert all(re.fullmatch(r"node:20\.\d+\.\d+-bookworm-slim", i) for i in node)
+    assert all(
+        re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", i) for i in images[1:] if i not in node
+    )
     assert len(froms) >= 3, "multi-stage: uv, build, runtime"
 
     stage = stages(name)
@@ -146,7 +161,10 @@ def test_dockerfile_follows_the_house_recipe(name: str) -> None:
     [user] = [a for i, a in runtime if i == "USER"]
     assert re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", user), "numeric non-root user"
     copies = [a for i, a in runtime if i == "COPY"]
-    assert copies == ["--from=build /app/.venv /app/.venv"], "only the venv reaches runtime"
+    expected = ["--from=build /app/.venv /app/.venv"]
+    if name == "gateway":
+        expected.append("--from=console /console/dist /app/console")
+    assert copies == expected, "only the venv (and the gateway's built console) reach runtime"
     [health] = [a for i, a in runtime if i == "HEALTHCHECK"]
     assert "urllib.request" in health and "/healthz" in health and f"'{SERVICES[name]}'" in health
     runtime_env = " ".join(a for i, a in runtime if i == "ENV")
@@ -169,7 +187,7 @@ def _flags(command: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_build_stage_produces_a_venv_that_runs_the_service(
-    name: str, context: set[str], tmp_path: Path
+    name: str, context: set[str], tmp_path: Path, backing_servers: BackingServers
 ) -> None:
     app = tmp_path / "app"
     app.mkdir()
@@ -214,3 +232,94 @@ def test_build_stage_produces_a_venv_that_runs_the_service(
     assert result.returncode == 0, result.stderr[-3000:]
     dev_tools = list((app / ".venv").glob("lib/python*/site-packages/pytest"))
     assert not dev_tools, "the dev group must not be installed"
+    _start_as_the_image_does(name, python, backing_servers, tmp_path)
+
+
+class _OtlpSink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports (an empty protobuf answer is a valid empty response)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _start_as_the_image_does(
+    name: str, python: Path, servers: BackingServers, tmp_path: Path
+) -> None:
+    """The image's CMD (`python -m <name>_service`) on the runtime venv, telemetry on, real
+    backing servers: it must answer /healthz, stop on SIGTERM, and log no error on the way
+    (an instrumentor whose library is dev-only logged one at every start, for instance)."""
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    port = free_ports(1)[0]
+    prefix = unique_name(f"deploy_{name}")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TASKMESH_PORT": str(port),
+        "TASKMESH_MONGO_URL": servers.mongo_url,
+        "TASKMESH_AMQP_URL": servers.amqp_url,
+        "TASKMESH_REDIS_URL": servers.redis_url,
+        "TASKMESH_MONGO_DB_PREFIX": f"{prefix}_",
+        "TASKMESH_EVENTS_EXCHANGE": prefix,
+        "TASKMESH_QUEUE_PREFIX": f"{prefix}.",
+        "TASKMESH_REDIS_PREFIX": f"{prefix}:",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+    }
+    log = tmp_path / f"{name}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [python, "-m", f"{name}_service"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not _healthy(port):
+            assert proc.poll() is None, f"{name} exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"{name} never became healthy: {log.read_text()[-3000:]}"
+            )
+            time.sleep(0.2)
+        time.sleep(1)  # what start-up does after the listener opens (consumers, key checks)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sink.shutdown()
+    lines = log.read_text().splitlines()
+    bad = [
+        line
+        for line in lines
+        if "Traceback" in line or re.search(r'"level": "(error|critical)"', line)
+    ]
+    assert not bad, "\n".join(bad[:10])
+    assert any('"level": "info"' in line for line in lines), "no JSON log line at all"
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def test_the_gateway_image_builds_the_console_from_its_lock_file(context: set[str]) -> None:
+    console = stages("gateway")["console"]
+    for ins, args in console:
+        if ins == "COPY":
+            *sources, _dest = args.split()
+            for source in sources:
+                assert any(p == source or p.startswith(source + "/") for p in context), source
+    runs = [a for i, a in console if i == "RUN"]
+    assert any("npm ci" in r for r in runs) and not any("npm install" in r for r in runs)
+    assert runs[-1] == "npm run build"
+    runtime_env = " ".join(a for i, a in stages("gateway")["runtime"] if i == "ENV")
+    assert "TASKMESH_CONSOLE_DIR=/app/console" in runtime_env

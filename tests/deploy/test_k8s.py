@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-from deploy_support import K8S, OVERLAYS, REPO, SERVICES, kustomize_build, run
+from deploy_support import INTERNAL_PORTS, K8S, OVERLAYS, REPO, SERVICES, kustomize_build, run
 
 # The oldest Kubernetes we support and the newest schema the validator ships.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
@@ -184,6 +184,7 @@ def test_probes_resources_and_rollout(
             assert ref in defined, f"{e['name']} refers to undefined {ref}"
         defined.add(e["name"])
     assert env["TASKMESH_PORT"] == str(SERVICES[name])
+    assert env["TASKMESH_INTERNAL_PORT"] == str(INTERNAL_PORTS[name])
     assert env["OTEL_SERVICE_NAME"] == name
 
     for kind in ("requests", "limits"):
@@ -716,3 +717,50 @@ def quantity(value: str | int | float) -> float:
 def test_the_base_alone_renders(kustomize: Path) -> None:
     docs = kustomize_build(kustomize, K8S / "base")
     assert {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} == set(SERVICES)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_metrics_are_scraped_on_the_internal_port_which_only_monitoring_reaches(
+    rendered: dict[str, list[Doc]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    policies = of_kind(docs, "NetworkPolicy")
+    monitoring = Peer({"app": "prometheus"}, "monitoring")
+    controller = Peer({"app.kubernetes.io/name": "ingress-nginx"}, INGRESS_NAMESPACE)
+    gateway = pod_of(docs, "gateway")
+    for name, internal in INTERNAL_PORTS.items():
+        deployment = one(docs, "Deployment", name)
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(internal)
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert {"name": "internal", "containerPort": internal, "protocol": "TCP"} in container(
+            deployment
+        )["ports"]
+        service_ports = {p["port"] for p in one(docs, "Service", name)["spec"]["ports"]}
+        assert internal not in service_ports, f"{name}'s Service must not route its internals"
+        pod = pod_of(docs, name)
+        assert allowed(policies, "Ingress", pod, monitoring, internal), f"scrape {name}"
+        assert not allowed(policies, "Ingress", pod, controller, internal), f"ingress -> {name}"
+        if name != "gateway":
+            assert not allowed(policies, "Ingress", pod, gateway, internal), f"gw -> {name}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_forwarded_for_is_believed_from_the_ingress_and_the_gateway_only(
+    rendered: dict[str, list[Doc]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    [config] = [
+        m for m in of_kind(docs, "ConfigMap") if m["metadata"]["name"].startswith("taskmesh-config")
+    ]
+    for name in SERVICES:
+        [entry] = [
+            e
+            for e in container(one(docs, "Deployment", name))["env"]
+            if e["name"] == "TASKMESH_TRUSTED_PROXIES"
+        ]
+        ref = entry["valueFrom"]["configMapKeyRef"]
+        assert ref["name"] == config["metadata"]["name"]
+        expected = "INGRESS_CONTROLLER_CIDRS" if name == "gateway" else "GATEWAY_CIDRS"
+        assert ref["key"] == expected
+        assert config["data"][expected].strip(), f"{overlay} sets no {expected}"

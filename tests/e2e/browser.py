@@ -1,7 +1,8 @@
 """Headless Chromium (Debian's package) driven through the DevTools protocol.
 
 Enough of the protocol to use a page as a person would: open a URL, wait until something
-shows, click it, read what the page shows, and keep a screenshot.
+shows, click it, type and press keys, read what the page shows, and keep a screenshot; and
+what the browser itself reported meanwhile (console messages, CSP violations, exceptions).
 """
 
 from __future__ import annotations
@@ -35,23 +36,118 @@ def chromium() -> str:
 class Page:
     """One browser tab, spoken to over its DevTools websocket."""
 
-    def __init__(self, socket: ClientConnection) -> None:
+    def __init__(self, socket: ClientConnection, devtools_port: int) -> None:
         self._socket = socket
+        self._devtools_port = devtools_port
         self._ids = itertools.count(1)
+        # What the browser reported: `Log.entryAdded` entries and `Runtime.exceptionThrown`.
+        self.reports: list[str] = []
+        # Events a test waits for (`Fetch.*`: requests it holds), kept until it asks.
+        self._events: list[dict[str, Any]] = []
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self._ids)
         await self._socket.send(json.dumps({"id": call_id, "method": method, "params": params}))
         while True:  # events arrive in between; this page asks one thing at a time
             message = json.loads(await self._socket.recv())
+            self._note(message)
             if message.get("id") == call_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 result: dict[str, Any] = message.get("result", {})
                 return result
 
+    @contextlib.asynccontextmanager
+    async def new_tab(self, url: str) -> AsyncIterator[Page]:
+        """Another tab of the same browser (same cookies, same origin's storage) at ``url``."""
+        endpoint = f"http://127.0.0.1:{self._devtools_port}/json/new?{url}"
+        request = urllib.request.Request(endpoint, method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            target = json.load(answer)
+        width, height = await self.evaluate("[window.innerWidth, window.innerHeight]")
+        async with _attach(
+            target["webSocketDebuggerUrl"], self._devtools_port, width, height
+        ) as tab:
+            yield tab
+
+    async def next_event(self, method: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """The params of the next ``method`` event (``Fetch.requestPaused``...)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._events:
+                if event["method"] == method:
+                    self._events.remove(event)
+                    params: dict[str, Any] = event["params"]
+                    return params
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {method} within {timeout:.0f} s")
+            with contextlib.suppress(TimeoutError):
+                self._note(json.loads(await asyncio.wait_for(self._socket.recv(), left)))
+
+    def _note(self, message: dict[str, Any]) -> None:
+        params = message.get("params", {})
+        if str(message.get("method", "")).startswith("Fetch."):
+            self._events.append(message)
+        if message.get("method") == "Log.entryAdded":
+            entry = params["entry"]
+            self.reports.append(f"{entry['level']}: {entry.get('text', '')}")
+        elif message.get("method") == "Runtime.exceptionThrown":
+            details = params["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text")
+            self.reports.append(f"exception: {text}")
+
     async def goto(self, url: str) -> None:
         await self.call("Page.navigate", url=url)
+
+    async def reload(self) -> None:
+        await self.call("Page.reload", ignoreCache=True)
+
+    async def resize(self, width: int, height: int) -> None:
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+
+    async def click(self, selector: str) -> None:
+        """Click the first element matching the CSS selector (failing when there is none)."""
+        found = await self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " if (!e) return false; e.scrollIntoView({block: 'center'}); e.focus(); e.click();"
+            " return true; })()"
+        )
+        if not found:
+            raise AssertionError(f"nothing to click at {selector}")
+
+    async def click_text(self, text: str, *, within: str = "body") -> None:
+        """Click the button (or summary) whose visible text starts with ``text``."""
+        found = await self.evaluate(
+            f"(() => {{ const root = document.querySelector({json.dumps(within)});"
+            " const e = root && [...root.querySelectorAll('button, summary, a')]"
+            f".find(b => b.innerText.trim().startsWith({json.dumps(text)}));"
+            " if (!e) return false; e.scrollIntoView({block: 'center'}); e.focus(); e.click();"
+            " return true; })()"
+        )
+        if not found:
+            raise AssertionError(f"no button {text!r} in {within}")
+
+    async def fill(self, selector: str, text: str) -> None:
+        """Type ``text`` into a field as a keyboard would, replacing what it held."""
+        await self.click(selector)
+        await self.evaluate(f"document.querySelector({json.dumps(selector)}).select()")
+        await self.call("Input.insertText", text=text)
+
+    async def press(self, key: str) -> None:
+        """One key press (``Tab``, ``Enter``...) to whatever has the focus."""
+        codes = {"Tab": 9, "Enter": 13, "Escape": 27, " ": 32}
+        common = {"key": key, "code": key, "windowsVirtualKeyCode": codes.get(key, 0)}
+        text = {"Enter": "\r", " ": " "}.get(key)
+        down = {**common, **({"text": text} if text else {})}
+        await self.call("Input.dispatchKeyEvent", type="keyDown", **down)
+        await self.call("Input.dispatchKeyEvent", type="keyUp", **common)
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.call(
@@ -78,10 +174,31 @@ class Page:
     async def text(self) -> str:
         return str(await self.evaluate("document.body.innerText"))
 
-    async def screenshot(self, path: Path) -> None:
-        shot = await self.call("Page.captureScreenshot", format="png")
+    async def screenshot(self, path: Path, *, full_page: bool = False) -> None:
+        """A PNG of the viewport, or of the whole page's height with ``full_page``."""
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            width, height = await self.evaluate(
+                "[document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+            )
+            params |= {
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            }
+        shot = await self.call("Page.captureScreenshot", **params)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
+
+
+@contextlib.asynccontextmanager
+async def _attach(url: str, port: int, width: int, height: int) -> AsyncIterator[Page]:
+    async with connect(url, max_size=None) as socket:
+        page = Page(socket, port)
+        await page.call("Page.enable")
+        await page.call("Log.enable")
+        await page.call("Runtime.enable")
+        await page.resize(width, height)
+        yield page
 
 
 def _devtools_port(profile: Path, browser: subprocess.Popen[bytes], timeout: float) -> int:
@@ -125,16 +242,7 @@ async def open_page(width: int = 1440, height: int = 900) -> AsyncIterator[Page]
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 targets = json.load(r)
             url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-            async with connect(url, max_size=None) as socket:
-                page = Page(socket)
-                await page.call("Page.enable")
-                await page.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=width,
-                    height=height,
-                    deviceScaleFactor=1,
-                    mobile=False,
-                )
+            async with _attach(url, port, width, height) as page:
                 yield page
         finally:
             browser.terminate()

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from pymongo import MongoClient
 from taskmesh_common.testing import random_email, unique_name
 from taskmesh_common.testing.servers import BackingServers
-from taskmesh_local import RunningServices, start_servers, start_services
+from taskmesh_local import RunningServices, start_servers, start_services, web_console
 
 # --import-mode=importlib puts no test folder on sys.path: make the helpers (browser.py)
 # importable.
@@ -110,6 +110,8 @@ def suite_env(backing: BackingServers, tracing: Tracing, name: str) -> dict[str,
         "OTEL_SDK_DISABLED": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": tracing.otlp_http_endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        # The web console at the gateway's `/` (built once, then from the cache).
+        "TASKMESH_CONSOLE_DIR": str(web_console.ensure_console()),
     }
 
 

@@ -44,3 +44,25 @@ async def test_a_trailing_slash_never_shows_an_upstreams_address(
     # Not a redirect to anywhere: the slash-less path is the resource, this one is not.
     assert "location" not in response.headers
     problem(response, 404)
+
+
+async def test_metrics_and_detailed_readiness_are_only_on_the_internal_ports(api, problem):
+    user = await api.new_user()
+    for headers in ({}, user.headers):
+        public = await api.client.get("/metrics", headers=headers)
+        problem(public, 404)
+        assert "http_requests_total" not in public.text
+    ready = await api.client.get("/readyz")
+    assert ready.status_code == 200 and "upstreams" not in ready.json()
+
+    async with httpx.AsyncClient(timeout=15) as inside:
+        for name, url in api.suite.running.internal_urls.items():
+            metrics = await inside.get(f"{url}/metrics")
+            assert metrics.status_code == 200, name
+            assert f'service="{name}"' in metrics.text
+            detailed = (await inside.get(f"{url}/readyz")).json()
+            assert detailed["status"] == "ready", (name, detailed)
+        upstreams = (
+            await inside.get(f"{api.suite.running.internal_urls['gateway']}/readyz")
+        ).json()
+        assert upstreams["upstreams"]["tasks"]["state"] == "closed"

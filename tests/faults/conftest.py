@@ -45,7 +45,6 @@ def isolation_env(label: str) -> dict[str, str]:
         "TASKMESH_RATE_LIMIT_USER": "100000/minute",
         "TASKMESH_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
         "TASKMESH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "TASKMESH_TRUSTED_PROXY_HOPS": "1",
         # A breaker that half-opens after 3 s instead of 10 keeps the recovery tests short.
         "TASKMESH_BREAKER_RESET_TIMEOUT_SECONDS": "3",
         # Cheap hashes: the suites register hundreds of accounts; Argon2 cost is not tested here.

@@ -32,6 +32,7 @@ class Suite:
         self.env = dict(env)
         first = start_services(self.env, timeout=SERVICE_START_TIMEOUT)
         self.ports = dict(first.ports)
+        self.internal_ports = dict(first.internal_ports)
         self._handles: list[RunningServices] = [first]
         # Which handle started each service last: stopping goes through that one.
         self._owner = dict.fromkeys(first.ports, first)
@@ -43,6 +44,11 @@ class Suite:
     @property
     def gateway_url(self) -> str:
         return self.urls["gateway"]
+
+    @property
+    def internal_urls(self) -> dict[str, str]:
+        """Each service's internal listener: /metrics and detailed /readyz."""
+        return {name: f"http://127.0.0.1:{port}" for name, port in self.internal_ports.items()}
 
     def _part(self, name: str) -> tuple[RunningServices, Part | None]:
         handle = self._owner[name]
@@ -80,7 +86,11 @@ class Suite:
         """Start the service again on its port; seconds until its /readyz answered 200."""
         began = time.monotonic()
         handle = start_services(
-            self.env, ports=self.ports, names=(name,), timeout=SERVICE_START_TIMEOUT
+            self.env,
+            ports=self.ports,
+            internal_ports=self.internal_ports,
+            names=(name,),
+            timeout=SERVICE_START_TIMEOUT,
         )
         self._handles.append(handle)
         self._owner[name] = handle

@@ -42,7 +42,7 @@ async def test_the_fuzzer_finds_no_server_error_and_no_response_off_the_schema(
         "5",
         # Deleting the fuzzer's own account would turn the rest of the run into 401s.
         "--exclude-operation-id",
-        "delete_me_api_v1_auth_me_delete",
+        "delete_me",
         "--workers",
         "2",
         "--no-shrink",

@@ -144,7 +144,7 @@ async def test_the_user_limit_is_never_exceeded_by_200_concurrent_clients(
                 *(crowd.get("/api/v1/tasks", headers=user.headers) for _ in range(CLIENTS))
             )
             took = time.monotonic() - began
-            metrics = (await crowd.get("/metrics")).text
+            metrics = (await crowd.get(f"{limited.internal_urls['gateway']}/metrics")).text
         codes = Counter(r.status_code for r in responses)
         failed_open = _metric_sum(
             metrics, "gateway_ratelimit_decisions_total", 'decision="failed_open"'

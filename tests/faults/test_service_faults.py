@@ -79,7 +79,9 @@ async def test_with_tasks_away_the_breaker_answers_fast_503s_and_closes_again(
             assert int(response.headers["retry-after"]) >= 1
         opened = [k for k in kinds if "circuit" in k]
         assert opened, f"the breaker never opened: {dict(kinds)}"
-        ready = (await gateway.get("/readyz")).json()
+        # Breaker states are on the gateway's internal listener, not its public port.
+        async with httpx.AsyncClient(base_url=suite.internal_urls["gateway"], timeout=10) as inner:
+            ready = (await inner.get("/readyz")).json()
         assert ready["upstreams"]["tasks"]["state"] == "open"
         # The other upstreams are untouched by tasks' outage.
         me = await gateway.get("/api/v1/auth/me", headers=user.headers)

@@ -58,3 +58,29 @@ def test_a_stale_pid_file_does_not_count_as_running(tmp_path: Path) -> None:
     assert stack.pid("redis") is None
     pid_file.write_text("999999999 1\n")
     assert stack.pid("redis") is None
+
+
+def test_internal_ports_are_picked_free_once_and_kept(tmp_path: Path) -> None:
+    env = {"TASKMESH_LOCAL_DIR": str(tmp_path), "TASKMESH_TASKS_INTERNAL_PORT": "29102"}
+    stack = Stack.from_env(env)
+    first = stack.internal_ports()
+    assert first["tasks"] == 29102
+    assert len(set(first.values())) == 4
+    public = {stack.ports.gateway, stack.ports.auth, stack.ports.tasks, stack.ports.analytics}
+    assert not public & set(first.values())
+    # Another command (status, a restart) sees the same ones.
+    assert Stack.from_env(env).internal_ports() == first
+    for name, port in first.items():
+        assert stack.service_env(name)["TASKMESH_INTERNAL_PORT"] == str(port)
+
+
+def test_services_behind_the_gateway_believe_forwarded_for_from_it_alone() -> None:
+    user = {"TASKMESH_TRUSTED_PROXIES": "10.0.0.0/8"}
+    for name in ("auth", "tasks", "analytics"):
+        env = service_env(name, PORTS, defaults={}, user_env=user)
+        assert env["TASKMESH_TRUSTED_PROXIES"] == "127.0.0.1/32"
+    # The gateway's own proxies are the user's to set.
+    assert (
+        service_env("gateway", PORTS, defaults={}, user_env=user)["TASKMESH_TRUSTED_PROXIES"]
+        == "10.0.0.0/8"
+    )

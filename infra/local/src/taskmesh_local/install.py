@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskmesh_local import engine, jaeger_ui
+from taskmesh_local import engine, jaeger_ui, web_console
 from taskmesh_local.config import LocalError
 from taskmesh_local.paths import cache_dir, checkout_root
 from taskmesh_local.steps import run_step
@@ -225,6 +225,7 @@ def install(*, venv: bool = True) -> dict[str, Path]:
         FERRETDB.name: lambda: ensure_binary(FERRETDB),
         JAEGER.name: lambda: ensure_binary(JAEGER),
         "jaeger-ui": jaeger_ui.ensure_ui,
+        "console": web_console.ensure_console,
     }
     with ThreadPoolExecutor(max_workers=len(builds)) as pool:
         running = {name: pool.submit(build) for name, build in builds.items()}

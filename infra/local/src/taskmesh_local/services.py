@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskmesh_local import net, runner
+from taskmesh_local import net, runner, web_console
 from taskmesh_local.config import LocalError
 from taskmesh_local.install import venv_python
 from taskmesh_local.paths import Layout
@@ -29,6 +29,8 @@ __all__ = [
 SERVICE_NAMES = ("auth", "tasks", "analytics", "gateway")
 
 ADMIN_EMAIL = "admin@taskmesh.local"
+# Where the gateway connects to the other services from.
+GATEWAY_ADDRESS = "127.0.0.1/32"
 
 
 def service_env(
@@ -37,21 +39,31 @@ def service_env(
     *,
     defaults: Mapping[str, str],
     user_env: Mapping[str, str],
+    internal_ports: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
     """The environment of one service.
 
     ``defaults`` (backing URLs, the admin password...) give way to what the user exported;
-    the service's own host and port and its peers' URLs are always ours, since they must
-    match the ports we start the services on.
+    the service's own host and ports and its peers' URLs are always ours, since they must
+    match the ports we start the services on. ``internal_ports``: where each one's /metrics
+    and detailed readiness listen (taskmesh_common.internal).
     """
+    if name == "gateway" and (site := web_console.built_console()) is not None:
+        # The web console at the gateway's `/`, when `install` built it.
+        defaults = {"TASKMESH_CONSOLE_DIR": str(site), **defaults}
     peers = {f"TASKMESH_{peer.upper()}_URL": f"http://127.0.0.1:{ports[peer]}" for peer in ports}
+    # Behind the gateway, X-Forwarded-For is believed from the gateway alone, which here runs
+    # on 127.0.0.1; the gateway's own proxies (none by default) are the user's to set.
+    behind_gateway = {"TASKMESH_TRUSTED_PROXIES": GATEWAY_ADDRESS} if name != "gateway" else {}
     return {
         "TASKMESH_ENV": "development",
         **defaults,
         **user_env,
         **peers,
+        **behind_gateway,
         "TASKMESH_HOST": "127.0.0.1",
         "TASKMESH_PORT": str(ports[name]),
+        **({"TASKMESH_INTERNAL_PORT": str(internal_ports[name])} if internal_ports else {}),
     }
 
 
@@ -64,13 +76,14 @@ def service_part(
     python: Path | None = None,
     ready_path: str = "/readyz",
     start_timeout: float = 60.0,
+    internal_port: tuple[int, str] | None = None,
 ) -> Part:
     module = f"{name}_service"
     return Part(
         name=name,
         argv=(str(python or venv_python()), "-m", module),
         marker=module,
-        ports=((port, port_var),),
+        ports=((port, port_var), *((internal_port,) if internal_port else ())),
         ready=lambda: net.http_status(("127.0.0.1", port), ready_path) == 200,
         env=dict(env),
         start_timeout=start_timeout,
@@ -84,6 +97,8 @@ class RunningServices:
 
     ports: dict[str, int]
     layout: Layout
+    # Each service's internal listener: /metrics and detailed /readyz.
+    internal_ports: dict[str, int] = field(default_factory=dict)
     parts: list[Part] = field(default_factory=list)
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _own_dir: bool = False
@@ -95,6 +110,10 @@ class RunningServices:
     @property
     def gateway_url(self) -> str:
         return self.urls["gateway"]
+
+    @property
+    def internal_urls(self) -> dict[str, str]:
+        return {name: f"http://127.0.0.1:{port}" for name, port in self.internal_ports.items()}
 
     def stop(self) -> None:
         for part in reversed(self.parts):
@@ -120,22 +139,28 @@ def start_services(
     env: Mapping[str, str],
     *,
     ports: Mapping[str, int] | None = None,
+    internal_ports: Mapping[str, int] | None = None,
     log_dir: Path | None = None,
     names: tuple[str, ...] = SERVICE_NAMES,
     python: Path | None = None,
     timeout: float = 60.0,
 ) -> RunningServices:
-    """Start the services on free ports (or ``ports``) and wait until each ``/readyz`` is 200.
+    """Start the services on free ports (or ``ports``, and ``internal_ports`` for their
+    internal listeners) and wait until each ``/readyz`` is 200.
 
     ``env`` is laid over the current environment: give it the backing URLs
     (``TASKMESH_MONGO_URL``...) and any setting the suite needs. Logs, pid files go in
     ``log_dir`` (a temporary folder, removed on stop, when omitted). On failure the
     services already started are stopped and :class:`LocalError` carries the log's tail.
     """
-    chosen = dict(ports) if ports else dict(zip(names, net.free_ports(len(names)), strict=True))
+    free = iter(net.free_ports(2 * len(names)))
+    chosen = dict(ports) if ports else {name: next(free) for name in names}
+    internal = dict(internal_ports) if internal_ports else {name: next(free) for name in names}
     own_dir = log_dir is None
     base = Path(tempfile.mkdtemp(prefix="taskmesh-services-")) if log_dir is None else log_dir
-    running = RunningServices(ports=chosen, layout=Layout(base), _own_dir=own_dir)
+    running = RunningServices(
+        ports=chosen, internal_ports=internal, layout=Layout(base), _own_dir=own_dir
+    )
     user_env = {**os.environ, **env}
     try:
         # The gateway last: it fetches auth's keys and proxies to the rest.
@@ -146,9 +171,12 @@ def start_services(
                     name,
                     chosen[name],
                     f"port of {name}",
-                    service_env(name, chosen, defaults={}, user_env=user_env),
+                    service_env(
+                        name, chosen, defaults={}, user_env=user_env, internal_ports=internal
+                    ),
                     python=python,
                     start_timeout=timeout,
+                    internal_port=(internal[name], f"internal port of {name}"),
                 )
                 proc = runner.start(running.layout, part, user_env)
                 running.parts.append(part)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from taskmesh_local import backing, engine, install, jaeger_ui, runner, services
-from taskmesh_local.config import LocalError, Ports
+from taskmesh_local import (
+    backing,
+    engine,
+    install,
+    jaeger_ui,
+    net,
+    runner,
+    services,
+    web_console,
+)
+from taskmesh_local.config import LocalError, Ports, parse_port
 from taskmesh_local.paths import Layout, local_dir
 from taskmesh_local.runner import Part
 
@@ -24,6 +34,11 @@ PART_NAMES = BACKING_NAMES + services.SERVICE_NAMES
 EPMD = "rabbitmq-epmd"
 POSTGRES = "postgres"
 COMPANIONS = {"rabbitmq": EPMD, "mongo": POSTGRES}
+INTERNAL_PORTS_FILE = "internal-ports.json"
+
+
+def internal_port_var(service: str) -> str:
+    return f"TASKMESH_{service.upper()}_INTERNAL_PORT"
 
 
 def _say(message: str) -> None:
@@ -55,6 +70,8 @@ class Stack:
         p = self.ports
         return {
             "gateway": f"http://127.0.0.1:{p.gateway}",
+            "web console": f"http://127.0.0.1:{p.gateway}/",
+            "API docs": f"http://127.0.0.1:{p.gateway}/docs",
             "auth": f"http://127.0.0.1:{p.auth}",
             "tasks": f"http://127.0.0.1:{p.tasks}",
             "analytics": f"http://127.0.0.1:{p.analytics}",
@@ -64,6 +81,10 @@ class Stack:
             "redis": f"redis://127.0.0.1:{p.redis}/0",
             "jaeger": f"http://127.0.0.1:{p.jaeger_ui}",
             "otlp": f"http://127.0.0.1:{p.otlp_http} (gRPC {p.otlp_grpc})",
+            **{
+                f"{name} internal": f"http://127.0.0.1:{port} (/metrics, /readyz)"
+                for name, port in self.internal_ports().items()
+            },
         }
 
     def service_env(self, name: str) -> dict[str, str]:
@@ -75,11 +96,39 @@ class Stack:
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{p.otlp_http}",
             "TASKMESH_BOOTSTRAP_ADMIN_EMAIL": services.ADMIN_EMAIL,
             "TASKMESH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password(),
-            # auth sits behind the gateway, which appends the client's address.
-            "TASKMESH_TRUSTED_PROXY_HOPS": "1",
         }
         service_ports = {n: getattr(p, n) for n in services.SERVICE_NAMES}
-        return services.service_env(name, service_ports, defaults=defaults, user_env=self.env)
+        return services.service_env(
+            name,
+            service_ports,
+            defaults=defaults,
+            user_env=self.env,
+            internal_ports=self.internal_ports(),
+        )
+
+    def internal_ports(self) -> dict[str, int]:
+        """Each service's internal listener (/metrics, detailed /readyz):
+        ``TASKMESH_<SERVICE>_INTERNAL_PORT``, else a free port picked the first time and kept
+        in ``internal-ports.json``, so restarts and ``status`` agree."""
+        path = self.layout.base / INTERNAL_PORTS_FILE
+        saved: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+        chosen: dict[str, int] = {}
+        for name in services.SERVICE_NAMES:
+            var = internal_port_var(name)
+            raw = self.env.get(var, "")
+            if raw.strip():
+                chosen[name] = parse_port(var, raw)
+            elif name in saved:
+                chosen[name] = int(saved[name])
+        missing = [n for n in services.SERVICE_NAMES if n not in chosen]
+        if missing:
+            taken = {*chosen.values(), *(getattr(self.ports, f.name) for f in fields(self.ports))}
+            free = [port for port in net.free_ports(len(missing) + len(taken)) if port not in taken]
+            picked = dict(zip(missing, free, strict=False))
+            chosen.update(picked)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**saved, **picked}, indent=2) + "\n")
+        return chosen
 
     def _rabbit_ports(self) -> backing.RabbitPorts:
         p = self.ports
@@ -118,6 +167,7 @@ class Stack:
                 self.service_env(name),
                 ready_path=ready_path,
                 start_timeout=self.service_timeout(),
+                internal_port=(self.internal_ports()[name], internal_port_var(name)),
             )
         raise LocalError(f"unknown part {name!r}; one of: {', '.join(PART_NAMES)}")
 
@@ -190,6 +240,8 @@ class Stack:
             jaeger_ui.ensure_ui()
         else:
             install.ensure_venv()
+            if name == "gateway":
+                web_console.ensure_console()
         return bool(self._start_group([name], ready_path="/healthz"))
 
     def stop(self, name: str) -> bool:
@@ -214,7 +266,8 @@ class Stack:
             "rabbitmq": f"{p.amqp},{p.amqp_management}",
             "redis": str(p.redis),
             "jaeger": f"{p.jaeger_ui},{p.otlp_grpc},{p.otlp_http}",
-            **{n: str(getattr(p, n)) for n in services.SERVICE_NAMES},
+            # The public port, then the internal one (/metrics, detailed /readyz).
+            **{n: f"{getattr(p, n)},{port}" for n, port in self.internal_ports().items()},
         }
         rows = []
         for name in PART_NAMES:
@@ -243,6 +296,7 @@ class Stack:
 
 def print_status(stack: Stack) -> None:
     rows = stack.status()
+    # A service's PORT column: its public port, then its internal one (/metrics, /readyz).
     print(f"{'PART':<10} {'PID':>7}  {'PORT':<18} STATE")
     for name, pid, ports, ready in rows:
         state = "ready" if ready else ("starting/unhealthy" if pid else "stopped")

@@ -3,7 +3,8 @@
 /readyz is public (the gateway serves it on its client listener), so its body names what is
 not ready and nothing more: a failed check's exception text can carry hosts, ports, URLs or
 credentials. That text goes to the service's log (`readiness check failed`, with the check's
-name and error), where operators read it.
+name and error), and with the details (breaker states) to the internal listener's /readyz
+(taskmesh_common.internal), where operators read it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class ReadinessRegistry:
         self.checks[name] = check
 
     def add_details(self, name: str, details: Details) -> None:
-        """Extra information shown in /readyz that does not decide readiness (breaker state)."""
+        """Extra information for the internal /readyz that does not decide readiness
+        (breaker state)."""
         self.details[name] = details
 
     async def _run(self, check: Check) -> dict[str, Any]:
@@ -80,7 +82,6 @@ def health_router() -> APIRouter:
     async def readyz(request: Request) -> JSONResponse:
         registry: ReadinessRegistry = request.app.state.readiness
         checks = await registry.public()
-        extra: dict[str, Any] = {name: details() for name, details in registry.details.items()}
         failed = [name for name, result in checks.items() if not result["ok"]]
         if failed:
             return problem_response(
@@ -88,8 +89,9 @@ def health_router() -> APIRouter:
                 f"not ready: {', '.join(failed)} unavailable",
                 slug="not-ready",
                 headers={"Retry-After": "2"},
-                **{"checks": checks, "failed": failed, **extra},
+                checks=checks,
+                failed=failed,
             )
-        return JSONResponse({"status": "ready", "checks": checks, **extra})
+        return JSONResponse({"status": "ready", "checks": checks})
 
     return router

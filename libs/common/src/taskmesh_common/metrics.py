@@ -1,12 +1,10 @@
-"""Prometheus metrics shared by every service, and the /metrics endpoint."""
+"""Prometheus metrics shared by every service (served by taskmesh_common.internal)."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Histogram
 
-__all__ = ["HTTP_REQUESTS", "HTTP_REQUEST_DURATION", "metrics_endpoint"]
+__all__ = ["HTTP_REQUESTS", "HTTP_REQUEST_DURATION"]
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -19,7 +17,3 @@ HTTP_REQUEST_DURATION = Histogram(
     ["service", "route", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-
-async def metrics_endpoint(_request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -10,9 +10,15 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from taskmesh_common.internal import InternalListener
 from taskmesh_common.settings import ServiceSettings
 
-__all__ = ["GC_YOUNG_THRESHOLD", "serve", "settle_collector_after_startup"]
+__all__ = [
+    "GC_YOUNG_THRESHOLD",
+    "serve",
+    "settle_collector_after_startup",
+    "with_internal_listener",
+]
 
 # Container objects allocated (net) before a young collection; CPython's default is 700.
 GC_YOUNG_THRESHOLD = 10_000
@@ -44,9 +50,30 @@ def settle_collector_after_startup(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
+def with_internal_listener(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve `app.state.internal` on `internal_port` from the end of the lifespan's start-up
+    (readiness checks registered) to its shutdown (after the public port drained). A port
+    that cannot be bound fails the start-up: the service refuses to start."""
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            listener = InternalListener(app.state.internal, settings.host, settings.internal_port)
+            await listener.start()
+            try:
+                yield state
+            finally:
+                await listener.stop()
+
+    app.router.lifespan_context = lifespan
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests
-    (up to `graceful_shutdown_seconds`), run the lifespan's shutdown and close clients."""
+    (up to `graceful_shutdown_seconds`), run the lifespan's shutdown and close clients.
+    The internal listener (taskmesh_common.internal) runs beside it."""
+    with_internal_listener(app, settings)
     settle_collector_after_startup(app)
     config = uvicorn.Config(
         app,
@@ -60,5 +87,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
+        # The client address is ours to decide (taskmesh_common.client_address): uvicorn's
+        # support believes X-Forwarded-For from 127.0.0.1, that is from any local client.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from taskmesh_common.client_address import parse_networks
 
 __all__ = ["PLACEHOLDER_MARK", "PLACEHOLDER_SECRETS", "BackingServer", "ServiceSettings"]
 
@@ -20,6 +22,23 @@ DEFAULT_BROKER_USER = "guest"
 PASSWORDLESS_MONGO_MECHANISMS = frozenset({"MONGODB-X509", "MONGODB-AWS", "MONGODB-OIDC"})
 
 BackingServer = Literal["mongo", "amqp", "redis"]
+
+
+def _split_commas(value: Any) -> Any:
+    # Comma-separated in the environment, a list in code.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _valid_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    parse_networks(value)
+    return value
+
+
+Cidrs = Annotated[
+    tuple[str, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_valid_networks)
+]
 
 
 class ServiceSettings(BaseSettings):
@@ -40,7 +59,13 @@ class ServiceSettings(BaseSettings):
     service_name: str = "taskmesh"
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics and detailed readiness listen here, on `host`; never routed from outside.
+    internal_port: int = Field(default=9000, ge=1, le=65535)
     log_level: str = "INFO"
+    # The peers whose X-Forwarded-For is believed (CIDRs, comma-separated; none by default):
+    # the ingress controller's pods for the gateway, the gateway for the services behind it.
+    # See taskmesh_common.client_address.
+    trusted_proxies: Cidrs = ()
     # Seconds uvicorn waits for in-flight requests after SIGTERM.
     graceful_shutdown_seconds: float = 10.0
     # Seconds an idle keep-alive connection stays open. A client's pool must let go of an

@@ -165,9 +165,14 @@ async def test_readyz_is_200_when_every_dependency_answers() -> None:
 
 
 async def test_metrics_count_requests_by_route_template_and_status() -> None:
-    async with client_for(make_app()) as client:
+    app = make_app()
+    internal = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.state.internal), base_url="http://internal"
+    )
+    async with client_for(app) as client, internal:
         await client.get("/missing")
-        metrics = await client.get("/metrics")
+        assert (await client.get("/metrics")).status_code == 404
+        metrics = await internal.get("/metrics")
     assert 'route="/missing"' in metrics.text
     assert 'service="unit"' in metrics.text and 'status="404"' in metrics.text
     assert "http_request_duration_seconds_bucket" in metrics.text

@@ -22,7 +22,9 @@ SERVICE = textwrap.dedent(
     from taskmesh_common.server import serve
     from taskmesh_common.settings import ServiceSettings
 
-    settings = ServiceSettings(service_name="slow", port=int(sys.argv[1]))
+    settings = ServiceSettings(
+        service_name="slow", port=int(sys.argv[1]), internal_port=int(sys.argv[2])
+    )
 
     @asynccontextmanager
     async def lifespan(app):
@@ -52,7 +54,7 @@ async def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) ->
     script.write_text(SERVICE)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(port)],
+        [sys.executable, str(script), str(port), str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -10,6 +10,7 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "analytics"
     port: int = 8003
+    internal_port: int = 9003
     mongo_db: str = "analytics"
     # Seconds a cached summary may live in Redis; 0 turns the cache off. Handlers invalidate
     # it on every change, so this only bounds how late `overdue` notices a due date passing.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from taskmesh_common.settings import ServiceSettings
 
 __all__ = ["Settings"]
@@ -11,6 +11,7 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "auth"
     port: int = 8001
+    internal_port: int = 9001
     mongo_db: str = "auth"
 
     # An admin account created (or promoted) at start-up when both are set; idempotent.
@@ -20,13 +21,13 @@ class Settings(ServiceSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
     refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
-    # Brute force: failed logins per account, and per client address, in one window.
+    # Brute force, in one window: failed logins per (account, client address), per client
+    # address across accounts, and per account across addresses (the ceiling: many addresses
+    # together; see adapters/login_limiter.py).
     login_max_failures: int = Field(default=10, ge=1)
     login_max_failures_per_client: int = Field(default=100, ge=1)
+    login_max_failures_per_account: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
-    # How many reverse proxies (the gateway) append to X-Forwarded-For in front of us; 0 means
-    # the header is ignored and the TCP peer is the client.
-    trusted_proxy_hops: int = Field(default=0, ge=0)
 
     # Argon2id parameters; changing them re-hashes each password at its next login. OWASP's
     # minimum (19 MiB, 2 passes, 1 lane), chosen by `python -m bench.argon2_cost`: 8x the
@@ -46,3 +47,13 @@ class Settings(ServiceSettings):
     # How long a replica keeps signing with the key it loaded before looking for a newer one.
     signing_key_reload_seconds: float = Field(default=30.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ceiling_above_one_address(self) -> Settings:
+        # One address alone must never lock the owner out: only many together reach it.
+        if self.login_max_failures_per_account <= self.login_max_failures:
+            raise ValueError(
+                "TASKMESH_LOGIN_MAX_FAILURES_PER_ACCOUNT must be greater than "
+                "TASKMESH_LOGIN_MAX_FAILURES"
+            )
+        return self

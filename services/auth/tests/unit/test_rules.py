@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from auth_service.adapters.users import decode_cursor, encode_cursor
-from auth_service.api.dependencies import client_address
 from auth_service.api.schemas import LoginRequest, RegisterRequest, UserChange
 from auth_service.domain.model import (
     User,
@@ -109,20 +107,3 @@ def test_cursor_round_trips_and_garbage_is_refused() -> None:
     for garbage in ("", "!!!", "bm90IGpzb24", "WzEsMl0"):
         with pytest.raises(ValueError):
             decode_cursor(garbage)
-
-
-def _request(peer: str, forwarded: list[str], hops: int) -> Any:
-    headers = SimpleNamespace(getlist=lambda _name: forwarded)
-    app = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(trusted_proxy_hops=hops)))
-    return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers, app=app)
-
-
-def test_client_address_ignores_forwarded_for_unless_proxies_are_trusted() -> None:
-    assert client_address(_request("10.0.0.9", ["1.2.3.4"], hops=0)) == "10.0.0.9"
-
-
-def test_client_address_takes_the_entry_our_proxy_appended() -> None:
-    # The client wrote "6.6.6.6" itself; the gateway appended the address it saw.
-    assert client_address(_request("10.0.0.9", ["6.6.6.6, 1.2.3.4"], hops=1)) == "1.2.3.4"
-    assert client_address(_request("10.0.0.9", ["not-an-ip"], hops=1)) == "10.0.0.9"
-    assert client_address(_request("10.0.0.9", [], hops=1)) == "10.0.0.9"

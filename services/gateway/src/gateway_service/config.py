@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, PlainSerializer
@@ -32,6 +33,7 @@ class Settings(ServiceSettings):
     uses: ClassVar[frozenset[BackingServer]] = frozenset({"redis"})
     service_name: str = "gateway"
     port: int = 8080
+    internal_port: int = 9080
     tasks_url: str = "http://127.0.0.1:8002"
     analytics_url: str = "http://127.0.0.1:8003"
 
@@ -88,6 +90,9 @@ class Settings(ServiceSettings):
         "http://localhost:5173",
         "http://127.0.0.1:5173",
     )
+
+    # The built web console (web/console) served at `/`; unset, `/` is a 404.
+    console_dir: Path | None = None
 
     # The merged OpenAPI document is fetched again at most this often, on demand.
     openapi_refresh_seconds: float = Field(default=60.0, ge=0)

@@ -125,6 +125,8 @@ async def fakes(tokens: TokenFactory) -> AsyncIterator[dict[str, FakeService]]:
 class Gateway:
     app: FastAPI
     client: httpx.AsyncClient
+    # The internal listener's app (/metrics, detailed /readyz), never the public port's.
+    internal: httpx.AsyncClient
 
     def client_from(self, ip: str) -> httpx.AsyncClient:
         """Another client, seen by the gateway as coming from `ip` (close it after use)."""
@@ -160,7 +162,11 @@ def gateway(backing_servers: BackingServers, fakes: dict[str, FakeService]) -> G
         app = create_app(Settings(**values))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app, client=("10.0.0.1", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-                yield Gateway(app, client)
+            internal = httpx.ASGITransport(app.state.internal)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+                httpx.AsyncClient(transport=internal, base_url="http://internal") as inside,
+            ):
+                yield Gateway(app, client, inside)
 
     return start

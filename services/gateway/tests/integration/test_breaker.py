@@ -31,7 +31,7 @@ async def test_breaker_opens_after_5xx_then_answers_503_at_once_without_calling_
         started = time.perf_counter()
         refused = await gw.client.get(f"{path}?status=500", headers=auth)
         elapsed = time.perf_counter() - started
-        ready = await gw.client.get("/readyz")
+        ready = await gw.internal.get("/readyz")
         tasks_still_fine = await gw.client.get("/api/v1/tasks", headers=auth)
     # The upstream's own 5xx answers still reach the client while they are being counted.
     assert [f.status_code for f in failures] == [500, 500, 500]
@@ -58,7 +58,7 @@ async def test_4xx_answers_never_open_the_breaker(
             await gw.client.get(f"/api/v1/tasks/x?status={s}", headers=auth)
             for s in (404, 409, 422, 429, 404, 400)
         ]
-        ready = await gw.client.get("/readyz")
+        ready = await gw.internal.get("/readyz")
     assert [a.status_code for a in answers] == [404, 409, 422, 429, 404, 400]
     assert ready.json()["upstreams"]["tasks"] == {"state": "closed", "failures": 0}
 
@@ -74,7 +74,7 @@ async def test_half_open_probe_success_closes_the_breaker(
         await asyncio.sleep(0.6)
         probe = await gw.client.get("/api/v1/tasks", headers=auth)
         after = await gw.client.get("/api/v1/tasks", headers=auth)
-        ready = await gw.client.get("/readyz")
+        ready = await gw.internal.get("/readyz")
     assert probe.status_code == 200
     assert after.status_code == 200
     assert ready.json()["upstreams"]["tasks"]["state"] == "closed"
@@ -222,7 +222,7 @@ async def test_a_login_overload_passes_through_and_leaves_every_breaker_closed(
         )
         refresh = await gw.client.post("/api/v1/auth/refresh", json={})
         login = await gw.client.post(path, json={})
-        ready = (await gw.client.get("/readyz")).json()["upstreams"]
+        ready = (await gw.internal.get("/readyz")).json()["upstreams"]
     # Auth's own "busy, come back in 7 s" reaches every client as it was sent.
     assert [r.status_code for r in burst] == [503] * 12
     assert {r.headers["retry-after"] for r in burst} == {"7"}
@@ -246,7 +246,7 @@ async def test_login_failures_open_the_login_breaker_but_refresh_and_me_are_stil
         register = await gw.client.post("/api/v1/auth/register", json={})
         refresh = await gw.client.post("/api/v1/auth/refresh", json={})
         me = await gw.client.get("/api/v1/auth/me", headers=tokens.auth_header())
-        ready = (await gw.client.get("/readyz")).json()["upstreams"]
+        ready = (await gw.internal.get("/readyz")).json()["upstreams"]
     assert [r.status_code for r in burst] == [500] * 3
     assert login.status_code == 503
     assert login.json()["type"].endswith(":upstream-circuit-open")

@@ -61,7 +61,6 @@ async def test_protected_routes_without_a_bearer_token_are_401(
         ("GET", "/.well-known/jwks.json"),
         ("GET", "/api/v1/auth/.well-known/jwks.json"),
         ("GET", "/healthz"),
-        ("GET", "/metrics"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
     ],
@@ -70,6 +69,23 @@ async def test_public_routes_need_no_token(gateway: GatewayFactory, method: str,
     async with gateway() as gw:
         response = await gw.client.request(method, path, json={} if method == "POST" else None)
     assert response.status_code == 200
+
+
+async def test_metrics_and_breaker_states_are_internal_only(
+    gateway: GatewayFactory, tokens: TokenFactory
+) -> None:
+    async with gateway() as gw:
+        await gw.client.get("/api/v1/tasks", headers=tokens.auth_header())
+        public_metrics = await gw.client.get("/metrics", headers=tokens.auth_header())
+        public_ready = await gw.client.get("/readyz")
+        internal_metrics = await gw.internal.get("/metrics")
+        internal_ready = await gw.internal.get("/readyz")
+    assert public_metrics.status_code == 404
+    assert public_metrics.headers["content-type"] == "application/problem+json"
+    assert "http_requests_total" not in public_metrics.text
+    assert public_ready.status_code == 200 and "upstreams" not in public_ready.json()
+    assert "gateway_ratelimit_decisions_total" in internal_metrics.text
+    assert internal_ready.json()["upstreams"]["tasks"]["state"] == "closed"
 
 
 async def test_a_valid_token_on_a_public_route_still_works(

@@ -158,7 +158,7 @@ async def test_allowed_and_denied_decisions_are_counted_by_policy(
     async with gateway(rate_limit_user="2/minute") as gw:
         for _ in range(3):
             await gw.client.get("/api/v1/tasks", headers=headers)
-        exposed = (await gw.client.get("/metrics")).text
+        exposed = (await gw.internal.get("/metrics")).text
     assert (
         _metric("gateway_ratelimit_decisions_total", policy="user", decision="allowed")
         == allowed + 2

@@ -92,6 +92,28 @@ async def test_token_request_id_and_trace_context_go_upstream(
     assert headers["x-forwarded-proto"] == "http"
 
 
+async def test_upstreams_get_one_forwarded_for_entry_the_client_the_gateway_decided(
+    gateway: GatewayFactory, tokens: TokenFactory
+) -> None:
+    spoofed = {**tokens.auth_header(), "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
+    async with gateway() as gw:
+        # No trusted proxies: the client's header is ignored, the TCP peer is the client.
+        seen = _echoed((await gw.client.get("/api/v1/tasks", headers=spoofed)).json()["headers"])
+    assert seen["x-forwarded-for"] == "10.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+
+    chain = {**spoofed, "X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.9.9.9"}
+    async with gateway(trusted_proxies="10.0.0.0/8") as gw:
+        # Behind a trusted proxy: the right-most entry no trusted proxy wrote; the entries to
+        # its left, the client's own, never travel on.
+        seen = _echoed((await gw.client.get("/api/v1/tasks", headers=chain)).json()["headers"])
+        assert seen["x-forwarded-for"] == "203.0.113.9"
+        assert seen["x-forwarded-proto"] == "https"
+        async with gw.client_from("192.0.2.50") as untrusted:
+            direct = await untrusted.get("/api/v1/tasks", headers=chain)
+        assert _echoed(direct.json()["headers"])["x-forwarded-for"] == "192.0.2.50"
+
+
 async def test_hop_by_hop_and_identity_headers_are_not_forwarded(
     gateway: GatewayFactory, tokens: TokenFactory
 ) -> None:
@@ -213,6 +235,6 @@ async def test_upstream_latency_is_measured_per_upstream_and_status(
 ) -> None:
     async with gateway() as gw:
         await gw.client.get("/api/v1/analytics/summary?status=418", headers=tokens.auth_header())
-        exposed = (await gw.client.get("/metrics")).text
+        exposed = (await gw.internal.get("/metrics")).text
     assert 'gateway_upstream_duration_seconds_count{status="418",upstream="analytics"}' in exposed
     assert 'gateway_breaker_state{upstream="analytics"}' in exposed

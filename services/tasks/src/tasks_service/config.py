@@ -15,6 +15,7 @@ class Settings(ServiceSettings):
     uses: ClassVar[frozenset[BackingServer]] = frozenset({"mongo", "amqp"})
     service_name: str = "tasks"
     port: int = 8002
+    internal_port: int = 9002
     mongo_db: str = "tasks"
     # How long an Idempotency-Key is remembered (at least; expiry runs about once a minute).
     idempotency_key_seconds: int = Field(default=24 * 3600, ge=1)

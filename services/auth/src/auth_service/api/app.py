@@ -19,7 +19,7 @@ from auth_service.adapters.login_limiter import LoginLimiter
 from auth_service.adapters.refresh_tokens import RefreshTokenRepository
 from auth_service.adapters.signing_keys import KeyStore
 from auth_service.adapters.users import UserRepository
-from auth_service.api import admin, routes
+from auth_service.api import admin, browser_session, routes
 from auth_service.api.errors import install_auth_errors
 from auth_service.bootstrap import build_verifier, prepare_indexes_forever, start_up_forever
 from auth_service.config import Settings
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 prefix=settings.redis_prefix,
                 max_failures=settings.login_max_failures,
                 max_failures_per_client=settings.login_max_failures_per_client,
+                max_failures_per_account=settings.login_max_failures_per_account,
                 window_seconds=settings.login_failure_window_seconds,
             ),
             issuer=settings.jwt_issuer,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth_errors(app)
     app.include_router(routes.router)
     app.include_router(admin.router)
+    app.include_router(browser_session.router)
     app.include_router(routes.jwks_router)
     return app
 

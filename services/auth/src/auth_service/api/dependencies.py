@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,7 +9,6 @@ from taskmesh_common.errors import Forbidden
 from taskmesh_common.security import AdminPrincipal
 
 from auth_service.adapters.signing_keys import KeyStore
-from auth_service.config import Settings
 from auth_service.domain.model import User
 from auth_service.service_layer.accounts import Accounts
 from auth_service.service_layer.sessions import Sessions
@@ -57,35 +55,10 @@ async def _current_admin(principal: AdminPrincipal, accounts: AccountsDep) -> Us
 CurrentAdmin = Annotated[User, Depends(_current_admin)]
 
 
-def _valid_ip(value: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
 def client_address(request: Request) -> str:
-    """The client's address for per-client login limits.
-
-    X-Forwarded-For is believed only as far as `trusted_proxy_hops` proxies we run appended
-    to it: the client is the entry that many places from the right. Entries further left
-    were written by the client and could be anything.
-    """
-    settings: Settings = request.app.state.settings
-    peer = request.client.host if request.client else "unknown"
-    hops = settings.trusted_proxy_hops
-    if hops == 0:
-        return peer
-    chain = [
-        part.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for part in header.split(",")
-        if part.strip()
-    ]
-    if not chain:
-        return peer
-    candidate = chain[-hops] if len(chain) >= hops else chain[0]
-    return _valid_ip(candidate) or peer
+    """The client's address for per-client login limits: the TCP peer, or behind the gateway
+    (TASKMESH_TRUSTED_PROXIES) the client it vouches for (taskmesh_common.client_address)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def _client_address(request: Request) -> str:

@@ -87,11 +87,12 @@ async def _jwks(keys: KeysDep) -> JSONResponse:
     return JwkSetResponse(document, headers={"Cache-Control": JWKS_CACHE_CONTROL})
 
 
-for _router in (jwks_router, router):
+for _router, _name in ((jwks_router, "jwks"), (router, "auth_jwks")):
     _router.add_api_route(
         "/.well-known/jwks.json",
         _jwks,
         methods=["GET"],
+        name=_name,
         summary="Public signing keys (JWKS)",
         response_class=JwkSetResponse,
     )

@@ -17,6 +17,7 @@ from gateway_service.adapters.upstream import UpstreamClient, create_session
 from gateway_service.config import Settings
 from gateway_service.domain.routing import route_template
 
+from .console import install_console
 from .edge import EdgeMiddleware
 from .errors import install_gateway_errors
 from .negotiation import CorsAndGzip
@@ -93,6 +94,7 @@ def create_app(
         return JSONResponse(await catalog.document())
 
     app.add_route("/openapi.json", openapi, include_in_schema=False)
+    install_console(app, settings.console_dir)
 
     # Innermost last: request ids (taskmesh_common) → security headers → CORS and gzip →
     # edge checks → routes. Appending keeps ours inside the request-id middleware, so even

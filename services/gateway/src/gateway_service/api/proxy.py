@@ -21,7 +21,8 @@ __all__ = ["Proxy", "client_address"]
 
 
 def client_address(scope: Scope) -> str:
-    # The peer address; behind a trusted proxy, uvicorn's proxy-headers support rewrites it.
+    # The TCP peer, or behind a trusted proxy (TASKMESH_TRUSTED_PROXIES) the client it
+    # vouches for: taskmesh_common.client_address has rewritten scope["client"].
     client = scope.get("client")
     return client[0] if client else "unknown"
 
@@ -54,9 +55,9 @@ def _forwarded_headers(scope: Scope) -> list[tuple[str, str]]:
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in filter_request_headers(scope["headers"])
     ]
-    prior = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
-    chain = ", ".join([*prior, client_address(scope)])
-    headers.append(("X-Forwarded-For", chain))
+    # Exactly one entry, the client decided here: the services trust the gateway alone, and
+    # an entry the client wrote must never reach them as if the gateway had vouched for it.
+    headers.append(("X-Forwarded-For", client_address(scope)))
     headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
     request_id = request_id_var.get()
     if request_id:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .console import CONSOLE_CSP, is_console_path
+
 __all__ = ["SecurityHeadersMiddleware"]
 
 # A JSON API renders nothing; the docs page (/docs) loads Swagger UI from a CDN, so it
@@ -31,7 +33,13 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = _DOCS_CSP if scope["path"].startswith("/docs") else _API_CSP
+        path: str = scope["path"]
+        if path.startswith("/docs"):
+            csp = _DOCS_CSP
+        elif is_console_path(path):
+            csp = CONSOLE_CSP
+        else:
+            csp = _API_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

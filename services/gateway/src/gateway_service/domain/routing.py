@@ -38,13 +38,19 @@ PUBLIC_PATHS = frozenset(
         "/api/v1/auth/register",
         "/api/v1/auth/login",
         "/api/v1/auth/refresh",
+        # The browser console's session: its refresh cookie is the credential.
+        "/api/v1/auth/session/login",
+        "/api/v1/auth/session/refresh",
+        "/api/v1/auth/session/logout",
         "/api/v1/auth/.well-known/jwks.json",
         "/.well-known/jwks.json",
     }
 )
 
 # Paths limited per client address by the strict "auth" policy (credential guessing).
-AUTH_POLICY_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
+AUTH_POLICY_PATHS = frozenset(
+    {"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/session/login"}
+)
 
 
 # Breaker groups: one upstream's routes whose overload must not shut another's. Login and
