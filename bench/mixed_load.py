@@ -1,6 +1,6 @@
 """The mixed workload with Locust (headless, a child process per run) through the gateway:
 user steps of increasing size (the knee), then the login storm. Meanwhile the gateway's
-breakers are read from its /readyz every half second.
+breakers are read from its internal listener's /readyz every half second.
 
     uv run python -m bench --only mixed [--mixed-users 25,50,100,150] [--storm-users 100]
 """
@@ -37,12 +37,13 @@ def _say(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _breakers_seen(gateway_url: str) -> AsyncIterator[dict[str, list[str]]]:
-    """Every state each of the gateway's breakers was seen in while the block ran."""
+async def _breakers_seen(internal_url: str) -> AsyncIterator[dict[str, list[str]]]:
+    """Every state each of the gateway's breakers was seen in while the block ran
+    (`internal_url`: the gateway's internal listener, where /readyz has the breakers)."""
     seen: dict[str, list[str]] = {}
 
     async def poll() -> None:
-        async with httpx.AsyncClient(base_url=gateway_url, timeout=2) as client:
+        async with httpx.AsyncClient(base_url=internal_url, timeout=2) as client:
             while True:
                 with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
                     upstreams = (await client.get("/readyz")).json()["upstreams"]
@@ -129,14 +130,16 @@ _REQUEST_ROUTES = frozenset(
 )
 
 
-async def _step(gateway_url: str, users: int, args: Any, subnet: int, work: Path) -> dict[str, Any]:
+async def _step(
+    gateway_url: str, internal_url: str, users: int, args: Any, subnet: int, work: Path
+) -> dict[str, Any]:
     spawn = users / args.mixed_spawn_rate
     _say(
         f"mixed workload: {users} users (arriving {args.mixed_spawn_rate:g}/s), "
         f"then {args.mixed_seconds:g} s"
     )
     began = time.time()
-    async with _breakers_seen(gateway_url) as breakers:
+    async with _breakers_seen(internal_url) as breakers:
         samples, locust_cpu = await _locust(
             gateway_url,
             users=users,
@@ -178,17 +181,19 @@ def _warm_up(gateway_url: str) -> None:
             client.get("/api/v1/analytics/summary").raise_for_status()
 
 
-async def mixed_workload(gateway_url: str, args: Any, work: Path) -> dict[str, Any]:
+async def mixed_workload(
+    gateway_url: str, internal_url: str, args: Any, work: Path
+) -> dict[str, Any]:
     """The steps in increasing order (the knee is the last before the first that does not
     hold; all are taken, to show how each route bends), then the storm."""
     await asyncio.to_thread(_warm_up, gateway_url)
     steps: list[dict[str, Any]] = []
     for i, users in enumerate(int(n) for n in args.mixed_users.split(",")):
-        step = await _step(gateway_url, users, args, FIRST_SUBNET + i, work)
+        step = await _step(gateway_url, internal_url, users, args, FIRST_SUBNET + i, work)
         steps.append(step)
     users, rate = args.storm_users, args.storm_rate
     _say(f"storm: {users} users arriving {rate:g}/s, {args.storm_seconds:g} s in all")
-    async with _breakers_seen(gateway_url) as breakers:
+    async with _breakers_seen(internal_url) as breakers:
         samples, locust_cpu = await _locust(
             gateway_url,
             users=users,

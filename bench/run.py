@@ -700,7 +700,7 @@ async def _mixed(env: Mapping[str, str], args: argparse.Namespace, work: Path) -
     _say("starting a set with the real limits for the mixed workload (tracing off)")
     with stack.services_running(env, tracing=False, namespace="mixed", limits=True) as mixed:
         await asyncio.sleep(2)
-        found = await mixed_workload(mixed.gateway_url, args, work)
+        found = await mixed_workload(mixed.gateway_url, mixed.internal_urls["gateway"], args, work)
         found["rss_mb_end"] = {
             name: stack.rss_mb(pid) for name, pid in stack.service_pids(mixed).items()
         }

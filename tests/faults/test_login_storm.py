@@ -96,18 +96,20 @@ async def _storm_client(
 
 
 @contextlib.asynccontextmanager
-async def _breaker_states(client: httpx.AsyncClient) -> AsyncIterator[dict[str, set[str]]]:
-    """Every state the gateway's breakers were in (its /readyz, read over and over) while
-    the block ran: a breaker that opened and closed again in between is seen too."""
+async def _breaker_states(internal_url: str) -> AsyncIterator[dict[str, set[str]]]:
+    """Every state the gateway's breakers were in (its internal listener's /readyz, read over
+    and over) while the block ran: a breaker that opened and closed again in between is seen
+    too."""
     seen: dict[str, set[str]] = {}
     stop = asyncio.Event()
 
     async def watch() -> None:
-        while not stop.is_set():
-            upstreams = (await client.get("/readyz")).json()["upstreams"]
-            for group, detail in upstreams.items():
-                seen.setdefault(group, set()).add(detail["state"])
-            await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=internal_url, timeout=10) as inner:
+            while not stop.is_set():
+                upstreams = (await inner.get("/readyz")).json()["upstreams"]
+                for group, detail in upstreams.items():
+                    seen.setdefault(group, set()).add(detail["state"])
+                await asyncio.sleep(0.1)
 
     watcher = asyncio.create_task(watch())
     try:
@@ -149,8 +151,9 @@ async def _signed_in_user_working(
 
 
 async def test_a_login_storm_is_served_or_refused_with_retry_after_and_the_rest_keeps_working(
-    client: httpx.AsyncClient,
+    storm_suite: Suite, client: httpx.AsyncClient
 ) -> None:
+    internal_url = storm_suite.internal_urls["gateway"]
     worker = await new_user(client, "storm-worker")
     login = await client.post(
         "/api/v1/auth/login", json={"email": worker.email, "password": PASSWORD}
@@ -165,7 +168,7 @@ async def test_a_login_storm_is_served_or_refused_with_retry_after_and_the_rest_
         )
     seen: Counter[str] = Counter()
     async with (
-        _breaker_states(client) as breakers,
+        _breaker_states(internal_url) as breakers,
         _signed_in_user_working(client, login.json()["refresh_token"], worker.headers) as answers,
     ):
         # All at once: the other half register and log in.
@@ -188,7 +191,8 @@ async def test_a_login_storm_is_served_or_refused_with_retry_after_and_the_rest_
     # Busy is not broken: no breaker opened during the storm, none counted a refusal.
     never_opened = {group: {"closed"} for group in GROUPS}
     assert {group: breakers.get(group) for group in GROUPS} == never_opened, breakers
-    upstreams = (await client.get("/readyz")).json()["upstreams"]
+    async with httpx.AsyncClient(base_url=internal_url, timeout=10) as inner:
+        upstreams = (await inner.get("/readyz")).json()["upstreams"]
     assert {group: upstreams[group]["failures"] for group in GROUPS} == dict.fromkeys(GROUPS, 0)
     record(
         "test_login_storm",
