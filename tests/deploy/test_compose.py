@@ -17,7 +17,7 @@ OBSERVABILITY = {"prometheus", "grafana"}
 # tokens against auth's JWKS; everything exports traces to Jaeger).
 NEEDS = {
     "auth": {"mongo", "rabbitmq", "redis", "jaeger"},
-    "tasks": {"mongo", "rabbitmq", "jaeger", "auth"},
+    "tasks": {"mongo", "rabbitmq", "redis", "jaeger", "auth"},
     "analytics": {"mongo", "rabbitmq", "redis", "jaeger", "auth"},
     "gateway": {"redis", "jaeger", "auth", "tasks", "analytics"},
 }

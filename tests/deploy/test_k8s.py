@@ -22,7 +22,7 @@ PLACEHOLDERS = ("change-me", "dev-only")
 # Which backing servers each service talks to, by port (DESIGN.md).
 BACKING_PORTS = {
     "auth": {27017, 5672, 6379},
-    "tasks": {27017, 5672},
+    "tasks": {27017, 5672, 6379},
     "analytics": {27017, 5672, 6379},
     "gateway": {6379},
 }

@@ -142,7 +142,15 @@ async def test_burst_of_wrong_passwords_meets_429_and_then_even_the_right_one_wa
 
 async def test_deleted_account_cannot_log_in_or_use_its_tokens(api, problem):
     user = await api.new_user()
-    deleted = await api.client.delete("/api/v1/auth/me", headers=user.headers)
+    bare = await api.client.delete("/api/v1/auth/me", headers=user.headers)
+    problem(bare, 422)  # the password confirms a deletion
+    wrong = await api.client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": "not the password"}, headers=user.headers
+    )
+    problem(wrong, 403)
+    deleted = await api.client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": user.password}, headers=user.headers
+    )
     assert deleted.status_code == 204
 
     login = await api.client.post(

@@ -89,6 +89,8 @@ async def test_openapi_lists_the_public_operations_of_all_three_services(api):
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/refresh", "post"),
         ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/logout-all", "post"),
+        ("/api/v1/auth/password", "post"),
         ("/api/v1/auth/me", "get"),
         ("/api/v1/auth/me", "delete"),
         ("/api/v1/auth/users", "get"),

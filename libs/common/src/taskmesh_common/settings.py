@@ -97,6 +97,10 @@ class ServiceSettings(BaseSettings):
     jwt_leeway_seconds: float = 5.0
     # Tokens that passed, remembered until they expire (0: verify every request afresh).
     jwt_verified_cache_size: int = 4096
+    # Revoked tokens (security/revocation.py): the bound on each Redis check, and whether a
+    # write goes through when Redis does not answer (admin decisions are refused then).
+    revocation_timeout_seconds: float = Field(default=0.5, gt=0, le=5)
+    revocation_fail_open: bool = True
 
     readiness_timeout_seconds: float = 2.0
 

@@ -9,8 +9,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from taskmesh_common.errors import install_error_handlers
-from taskmesh_common.security import AdminPrincipal, CurrentPrincipal, TokenVerifier
+from taskmesh_common.redis import create_redis
+from taskmesh_common.security import (
+    AdminPrincipal,
+    CurrentPrincipal,
+    RevocationCheck,
+    TokenVerifier,
+)
 from taskmesh_common.settings import ServiceSettings
+from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
 
 
@@ -20,10 +28,14 @@ def tokens() -> TokenFactory:
 
 
 @pytest.fixture
-async def client(tokens: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    tokens: TokenFactory, backing_servers: BackingServers
+) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_error_handlers(app)
     app.state.verifier = tokens.verifier()
+    redis = create_redis(backing_servers.redis_url)
+    app.state.revocations = RevocationCheck(redis, prefix=unique_name("deps") + ":")
 
     @app.get("/me")
     async def me(principal: CurrentPrincipal) -> dict[str, Any]:
@@ -37,6 +49,7 @@ async def client(tokens: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app), base_url="http://test"
     ) as client:
         yield client
+    await redis.aclose()
 
 
 async def test_valid_bearer_token_reaches_the_route(

@@ -20,6 +20,8 @@ class Settings(ServiceSettings):
 
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
     refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # A session (refresh family) ends this long after its login, however often refreshed.
+    refresh_absolute_lifetime_seconds: int = Field(default=30 * 24 * 3600, ge=1)
 
     # Brute force, in one window: failed logins per (account, client address), per client
     # address across accounts, and per account across addresses (the ceiling: many addresses

@@ -96,7 +96,9 @@ async def test_deleted_account_cannot_log_in_refresh_or_see_itself(
 ) -> None:
     user = await register(client)
     tokens = await login(client, user["email"])
-    deleted = await client.delete("/api/v1/auth/me", headers=bearer(tokens))
+    deleted = await client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+    )
     assert deleted.status_code == 204
 
     relogin = await client.post(
@@ -109,7 +111,9 @@ async def test_deleted_account_cannot_log_in_refresh_or_see_itself(
     assert refresh.status_code == 401
     me = await client.get("/api/v1/auth/me", headers=bearer(tokens))
     assert me.status_code == 401
-    again = await client.delete("/api/v1/auth/me", headers=bearer(tokens))
+    again = await client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+    )
     assert again.status_code == 401
 
 
@@ -118,7 +122,9 @@ async def test_deleted_accounts_email_can_register_a_new_account(
 ) -> None:
     user = await register(client)
     tokens = await login(client, user["email"])
-    await client.delete("/api/v1/auth/me", headers=bearer(tokens))
+    await client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+    )
     fresh = await register(client, user["email"])
     assert fresh["id"] != user["id"]
 

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import httpx
+import jwt
 import pytest
 from auth_service.adapters.signing_keys import KeyStore
 from auth_service.api.app import create_app
@@ -119,8 +120,19 @@ async def test_demoted_admin_loses_admin_powers_at_once(
     other = await admin_session(settings, client)
     other_id = (await client.get("/api/v1/auth/me", headers=bearer(other))).json()["id"]
     await client.patch(f"{USERS}/{other_id}", json={"role": "user"}, headers=bearer(admin))
-    # Their access token still says admin; auth checks its own records.
-    assert (await client.get(USERS, headers=bearer(other))).status_code == 403
+    # Their access token still says admin, but the role change revoked it.
+    refused = await client.get(USERS, headers=bearer(other))
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"], refused.text
+    # A refresh brings a token with the new role, which auth refuses admin work.
+    fresh = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}
+    )
+    assert fresh.status_code == 200, fresh.text
+    assert (
+        jwt.decode(fresh.json()["access_token"], options={"verify_signature": False})["role"]
+        == "user"
+    )
+    assert (await client.get(USERS, headers=bearer(fresh.json()))).status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from auth_service.config import Settings
 from fastapi import FastAPI
 from taskmesh_common.testing.servers import BackingServers
 
-from .conftest import admin_session, bearer, login, register
+from .conftest import PASSWORD, admin_session, bearer, login, register
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,11 @@ async def test_outbox_publishes_user_registered_and_user_deleted(
 ) -> None:
     user = await register(client, display_name="Eve")
     tokens = await login(client, user["email"])
-    assert (await client.delete("/api/v1/auth/me", headers=bearer(tokens))).status_code == 204
+    assert (
+        await client.request(
+            "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+        )
+    ).status_code == 204
 
     (m1, registered), (m2, deleted) = await received_for(user_events, user["id"], 2)
     assert registered["type"] == "user.registered" and m1.routing_key == "user.registered"
@@ -74,7 +78,9 @@ async def test_tombstone_is_removed_once_its_events_are_published(
 ) -> None:
     user = await register(client)
     tokens = await login(client, user["email"])
-    await client.delete("/api/v1/auth/me", headers=bearer(tokens))
+    await client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=bearer(tokens)
+    )
     await received_for(user_events, user["id"], 2)
     users = app.state.db["users"]
     for _ in range(50):

@@ -77,11 +77,20 @@ def test_refresh_tokens_are_256_bit_and_hashed_deterministically() -> None:
 
 def test_access_token_claims_carry_every_required_claim_and_expire_in_15_minutes() -> None:
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    claims = access_token_claims(USER, issuer="iss", audience="aud", now=now)
-    assert claims["sub"] == "u1" and claims["role"] == "user"
+    claims = access_token_claims(USER, issuer="iss", audience="aud", now=now, session_id="s1")
+    assert claims["sub"] == "u1" and claims["role"] == "user" and claims["sid"] == "s1"
     assert claims["iat"] == claims["nbf"] == int(now.timestamp())
     assert claims["exp"] - claims["iat"] == 900
-    assert claims["jti"] != access_token_claims(USER, issuer="i", audience="a", now=now)["jti"]
+    other = access_token_claims(USER, issuer="i", audience="a", now=now, session_id="s1")
+    assert claims["jti"] != other["jti"]
+
+
+def test_access_token_iat_keeps_milliseconds_for_revocation() -> None:
+    # A revocation at .250 must not refuse a token issued at .251 of the same second.
+    now = datetime(2030, 1, 1, 0, 0, 0, 251000, tzinfo=UTC)
+    claims = access_token_claims(USER, issuer="iss", audience="aud", now=now, session_id="s")
+    assert claims["iat"] == now.timestamp() == int(now.timestamp()) + 0.251
+    assert claims["nbf"] == int(now.timestamp())
 
 
 def test_passwords_verify_and_unknown_users_still_cost_a_verification() -> None:

@@ -11,7 +11,7 @@ from taskmesh_common.settings import BackingServer, ServiceSettings
 
 from gateway_service.domain.ratelimit import Rate, parse_rate
 
-__all__ = ["RateSetting", "Settings"]
+__all__ = ["DEV_CORS_ORIGINS", "RateSetting", "Settings"]
 
 
 def _to_rate(value: Any) -> Rate:
@@ -25,6 +25,12 @@ def _split_origins(value: Any) -> Any:
     return value
 
 
+DEV_CORS_ORIGINS = (
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+)
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_to_rate), PlainSerializer(str)]
 
 
@@ -83,13 +89,13 @@ class Settings(ServiceSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     max_header_count: int = Field(default=100, ge=10)
     gzip_minimum_bytes: int = Field(default=1024, ge=0)
-    # Comma-separated in the environment; local dev front-ends by default.
-    cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_origins)] = (
-        "http://localhost:3000",
-        "http://127.0.0.1:3000",
-        "http://localhost:5173",
-        "http://127.0.0.1:5173",
+    # Comma-separated in the environment. Unset: the local dev front-ends, except in
+    # production, where only the configured origins are allowed (none when unset).
+    cors_origins: Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_split_origins)] = (
+        None
     )
+    # Strict-Transport-Security in production (TLS ends in front of the gateway); 0: none.
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
 
     # The built web console (web/console) served at `/`; unset, `/` is a 404.
     console_dir: Path | None = None
@@ -97,6 +103,18 @@ class Settings(ServiceSettings):
     # The merged OpenAPI document is fetched again at most this often, on demand.
     openapi_refresh_seconds: float = Field(default=60.0, ge=0)
     openapi_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return () if self.env == "production" else DEV_CORS_ORIGINS
+
+    @property
+    def hsts_header(self) -> bytes | None:
+        if self.env != "production" or not self.hsts_max_age_seconds:
+            return None
+        return f"max-age={self.hsts_max_age_seconds}; includeSubDomains".encode()
 
     def upstream_url(self, upstream: str) -> str:
         urls = {"auth": self.auth_url, "tasks": self.tasks_url, "analytics": self.analytics_url}

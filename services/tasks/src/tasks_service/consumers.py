@@ -27,12 +27,13 @@ USER_EVENTS_QUEUE = "tasks.user-events"
 EventHandler = Callable[[Envelope], Awaitable[None]]
 
 
-def handlers(tasks: Tasks) -> dict[str, EventHandler]:
+def handlers(tasks: Tasks, sweep_again_seconds: float = 30.0) -> dict[str, EventHandler]:
     async def remove_deleted_users_tasks(envelope: Envelope) -> None:
         data = validate_event(envelope)
         assert isinstance(data, UserDeleted)
         # Idempotent by itself: a second delivery finds nothing left to remove.
         await tasks.remove_owner(data.user_id)
+        tasks.remove_owner_again_later(data.user_id, sweep_again_seconds)
 
     return {"user.deleted": remove_deleted_users_tasks}
 
@@ -43,7 +44,7 @@ def build_consumer(
     db: AsyncDatabase[dict[str, Any]],
     tasks: Tasks,
 ) -> Consumer:
-    table = handlers(tasks)
+    table = handlers(tasks, settings.owner_sweep_again_seconds)
 
     async def dispatch(envelope: Envelope) -> None:
         await table[envelope.type](envelope)

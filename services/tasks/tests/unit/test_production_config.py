@@ -1,4 +1,4 @@
-"""Tasks in production: credentials for MongoDB and the broker; it has no Redis."""
+"""Tasks in production: credentials for MongoDB, the broker and Redis (revoked tokens)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ from tasks_service.config import Settings
 URLS = {
     "mongo_url": "mongodb+srv://taskmesh-tasks:Zq8-real@mongo.example.com/",
     "amqp_url": "amqps://taskmesh-tasks:Vt3-real@rabbitmq.example.com:5671/taskmesh",
+    "redis_url": "rediss://:Kp5-real@redis.example.com:6380/0",
 }
 
 
-def test_tasks_starts_in_production_without_a_redis_url() -> None:
-    assert Settings(env="production", redis_url="redis://127.0.0.1:6379/0", **URLS).env == (
-        "production"
-    )
+def test_tasks_starts_in_production_with_credentials_for_all_three() -> None:
+    assert Settings(env="production", **URLS).env == "production"
+
+
+def test_tasks_refuses_a_redis_url_without_password_in_production() -> None:
+    # Tasks reads token revocations from Redis.
+    with pytest.raises(ValidationError, match="TASKMESH_REDIS_URL"):
+        Settings(env="production", **{**URLS, "redis_url": "redis://127.0.0.1:6379/0"})
 
 
 def test_tasks_refuses_the_default_broker_user_in_production() -> None:

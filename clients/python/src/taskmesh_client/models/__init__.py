@@ -5,6 +5,8 @@ from .day_out import DayOut
 from .login_request import LoginRequest
 from .logout_request import LogoutRequest
 from .overview_out import OverviewOut
+from .password_change import PasswordChange
+from .password_confirmation import PasswordConfirmation
 from .priority import Priority
 from .problem import Problem
 from .problem_errors_item import ProblemErrorsItem
@@ -34,6 +36,8 @@ __all__ = (
     "LoginRequest",
     "LogoutRequest",
     "OverviewOut",
+    "PasswordChange",
+    "PasswordConfirmation",
     "Priority",
     "Problem",
     "ProblemErrorsItem",

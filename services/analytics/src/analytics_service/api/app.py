@@ -11,7 +11,7 @@ from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.app import create_service_app
 from taskmesh_common.mongo import create_mongo_client, ensure_indexes_forever, mongo_ping
 from taskmesh_common.redis import create_redis
-from taskmesh_common.security import TokenVerifier
+from taskmesh_common.security import RevocationCheck, TokenVerifier
 
 from analytics_service.adapters.cache import SummaryCache
 from analytics_service.adapters.queries import StatisticsReader
@@ -57,6 +57,13 @@ def create_app(
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
         app.state.redis, app.state.verifier, app.state.consumer = redis, token_verifier, consumer
         app.state.store, app.state.summary_cache = store, cache
+        # The overview is an admin decision: a revoked (say demoted) admin token is refused.
+        app.state.revocations = RevocationCheck(
+            redis,
+            prefix=settings.redis_prefix,
+            timeout_seconds=settings.revocation_timeout_seconds,
+            fail_open=settings.revocation_fail_open,
+        )
         app.state.reader = StatisticsReader(store)
         app.state.readiness.add("mongo", lambda: mongo_ping(mongo))
         app.state.readiness.add("rabbitmq", broker.check)

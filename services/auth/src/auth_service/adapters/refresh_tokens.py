@@ -5,6 +5,9 @@ not revoked, unexpired), so of concurrent uses of one token exactly one matches.
 tokens are deleted by a TTL index on `expires_at`; until the TTL monitor gets to them the
 filter still refuses them. Spent tokens stay until they expire: they are what reuse
 detection recognises.
+
+A family has an absolute end (`family_expires_at`, set at login and carried over by every
+rotation); no token of it expires later, so `expires_at` alone enforces it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class RefreshTokenRecord:
     expires_at: datetime
     spent: bool
     revoked: bool
+    # None for tokens stored before families had an absolute end.
+    family_expires_at: datetime | None = None
 
 
 def _record(doc: dict[str, Any]) -> RefreshTokenRecord:
@@ -52,6 +57,7 @@ def _record(doc: dict[str, Any]) -> RefreshTokenRecord:
         expires_at=doc["expires_at"],
         spent=doc.get("spent_at") is not None,
         revoked=bool(doc.get("revoked", False)),
+        family_expires_at=doc.get("family_expires_at"),
     )
 
 
@@ -67,6 +73,7 @@ class RefreshTokenRepository:
         user_id: str,
         now: datetime,
         expires_at: datetime,
+        family_expires_at: datetime,
     ) -> None:
         await self.collection.insert_one(
             {
@@ -74,7 +81,8 @@ class RefreshTokenRepository:
                 "family_id": family_id,
                 "user_id": user_id,
                 "created_at": now,
-                "expires_at": expires_at,
+                "expires_at": min(expires_at, family_expires_at),
+                "family_expires_at": family_expires_at,
                 "spent_at": None,
                 "revoked": False,
             }

@@ -117,12 +117,14 @@ class UserRepository:
         doc = await self.collection.find_one({"_id": user_id, **LIVE})
         return _user(doc) if doc else None
 
-    async def set_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> None:
-        # Conditional on the old hash: a password change racing with a re-hash wins.
-        await self.collection.update_one(
+    async def set_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Whether it was set: conditional on the old hash, so of a password change and a
+        re-hash racing, or two changes, only the first wins."""
+        result = await self.collection.update_one(
             {"_id": user_id, "password_hash": old_hash, **LIVE},
             {"$set": {"password_hash": new_hash}},
         )
+        return result.modified_count == 1
 
     async def page(self, limit: int, after: tuple[datetime, str] | None) -> list[User]:
         query: Document = dict(LIVE)

@@ -14,6 +14,7 @@ from taskmesh_common.app import create_service_app
 from taskmesh_common.events import EventPublisher, OutboxRelay
 from taskmesh_common.mongo import create_mongo_client, mongo_ping
 from taskmesh_common.redis import create_redis
+from taskmesh_common.security import RevocationCheck, Revoker
 
 from auth_service.adapters.login_limiter import LoginLimiter
 from auth_service.adapters.refresh_tokens import RefreshTokenRepository
@@ -77,10 +78,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service="auth",
             poll_interval=settings.outbox_poll_seconds,
         )
+        # A revocation outlives every token issued before it: lifetime plus clock leeway.
+        revoker = Revoker(
+            redis,
+            prefix=settings.redis_prefix,
+            ttl_seconds=access_ttl + settings.jwt_leeway_seconds + 60,
+        )
         accounts = Accounts(
             users=users,
             refresh_tokens=refresh_tokens,
             hashing=hashing,
+            revoker=revoker,
             on_events=functools.partial(relay.kick, "users"),
         )
         sessions = Sessions(
@@ -100,12 +108,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audience=settings.jwt_audience,
             access_ttl=_seconds(access_ttl),
             refresh_ttl=_seconds(settings.refresh_token_ttl_seconds),
+            revoker=revoker,
+            family_lifetime=_seconds(settings.refresh_absolute_lifetime_seconds),
         )
         verifier = build_verifier(settings, keys)
         state = app.state
         state.mongo, state.db, state.broker, state.redis = mongo, db, broker, redis
         state.keys, state.accounts, state.sessions = keys, accounts, sessions
         state.verifier, state.relay, state.publisher = verifier, relay, publisher
+        state.revocations = RevocationCheck(
+            redis,
+            prefix=settings.redis_prefix,
+            timeout_seconds=settings.revocation_timeout_seconds,
+            fail_open=settings.revocation_fail_open,
+        )
         state.readiness.add("mongo", lambda: mongo_ping(mongo))
         state.readiness.add("rabbitmq", broker.check)
         state.readiness.add("redis", redis.ping)

@@ -27,7 +27,6 @@ from auth_service.api.dependencies import ClientAddress, SessionsDep
 from auth_service.api.schemas import LoginRequest
 from auth_service.config import Settings
 from auth_service.domain.errors import RefreshTokenRejected
-from auth_service.domain.model import hash_refresh_token
 from auth_service.service_layer.sessions import Sessions, TokenPair
 
 __all__ = ["CLIENT_HEADER", "COOKIE_NAME", "COOKIE_PATH", "router"]
@@ -115,10 +114,9 @@ async def session_login(
 
 
 async def _revoke(sessions: Sessions, token: str | None) -> None:
+    # The cookie's session ends, its access tokens with it.
     if token:
-        record = await sessions.refresh_tokens.get(hash_refresh_token(token))
-        if record is not None:
-            await sessions.refresh_tokens.revoke_family(record.family_id)
+        await sessions.end_session(token)
 
 
 @router.post(

@@ -42,6 +42,7 @@ def install_auth_errors(app: FastAPI) -> None:
     register_problem(app, errors.UserNotFound, 404, "user-not-found")
     register_problem(app, errors.ChangeNotAllowed, 409, "change-not-allowed")
     register_problem(app, errors.InvalidCursor, 422, "invalid-cursor")
+    register_problem(app, errors.WrongPassword, 403, "wrong-password")
     # A 401 must carry a challenge (RFC 9110), even where no bearer token was involved.
     _with_headers(app, errors.InvalidCredentials, 401, "invalid-credentials", lambda _: _BEARER)
     _with_headers(app, errors.RefreshTokenRejected, 401, "invalid-refresh-token", lambda _: _BEARER)

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from taskmesh_common.openapi import problems
-from taskmesh_common.security import CurrentPrincipal
+from taskmesh_common.security import CurrentPrincipal, LivePrincipal
 
 from auth_service.api.dependencies import AccountsDep, ClientAddress, KeysDep, SessionsDep
 from auth_service.api.schemas import (
     LoginRequest,
     LogoutRequest,
+    PasswordChange,
+    PasswordConfirmation,
     RefreshRequest,
     RegisterRequest,
     TokenResponse,
@@ -57,9 +59,37 @@ async def refresh(body: RefreshRequest, sessions: SessionsDep, response: Respons
     return _tokens(await sessions.refresh(body.refresh_token), response)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def _session_id(principal: CurrentPrincipal) -> str | None:
+    sid = principal.claims.get("sid")
+    return sid if isinstance(sid, str) else None
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 503))
 async def logout(body: LogoutRequest, principal: CurrentPrincipal, sessions: SessionsDep) -> None:
-    await sessions.logout(principal.user_id, body.refresh_token)
+    """End this session: its refresh token family and its access tokens."""
+    await sessions.logout(principal.user_id, body.refresh_token, _session_id(principal))
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 503))
+async def logout_everywhere(principal: LivePrincipal, sessions: SessionsDep) -> None:
+    """End every session of the caller: all refresh tokens and access tokens."""
+    await sessions.logout_everywhere(principal.user_id)
+
+
+@router.post("/password", responses=problems(401, 403, 429, 503))
+async def change_password(
+    body: PasswordChange,
+    principal: LivePrincipal,
+    sessions: SessionsDep,
+    client: ClientAddress,
+    response: Response,
+) -> TokenResponse:
+    """Change the password (the current one proves it is the owner). Every session ends;
+    the answer is a new session for the caller."""
+    pair = await sessions.change_password(
+        principal.user_id, body.current_password, body.new_password, client
+    )
+    return _tokens(pair, response)
 
 
 @router.get("/me")
@@ -68,8 +98,20 @@ async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> UserOut:
     return UserOut.of(await accounts.live_user(principal.user_id))
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_me(principal: CurrentPrincipal, accounts: AccountsDep) -> None:
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 429, 503),
+)
+async def delete_me(
+    body: PasswordConfirmation,
+    principal: LivePrincipal,
+    accounts: AccountsDep,
+    sessions: SessionsDep,
+    client: ClientAddress,
+) -> None:
+    """Delete the caller's account; the current password confirms it."""
+    await sessions.confirm_password(principal.user_id, body.password, client)
     await accounts.delete(principal.user_id)
 
 

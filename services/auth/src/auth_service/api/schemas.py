@@ -19,6 +19,8 @@ from auth_service.domain.model import (
 __all__ = [
     "LoginRequest",
     "LogoutRequest",
+    "PasswordChange",
+    "PasswordConfirmation",
     "RefreshRequest",
     "RegisterRequest",
     "TokenResponse",
@@ -78,6 +80,19 @@ class RefreshRequest(BaseModel):
 
 class LogoutRequest(RefreshRequest):
     pass
+
+
+class PasswordChange(BaseModel):
+    model_config = _STRICT
+
+    current_password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+    new_password: Password
+
+
+class PasswordConfirmation(BaseModel):
+    model_config = _STRICT
+
+    password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
 
 
 class TokenResponse(BaseModel):

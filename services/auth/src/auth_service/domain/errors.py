@@ -8,6 +8,7 @@ Exception
       ├── RefreshTokenRejected       unknown, expired, revoked or spent refresh token
       │    └── RefreshTokenReused     a spent token came back: its family is revoked
       ├── AccountUnavailable         the caller's account is deleted or disabled
+      ├── WrongPassword              the current password given to confirm a change is wrong
       ├── UserNotFound               no live user with this id
       ├── InvalidCursor              a pagination cursor we did not issue
       ├── ChangeNotAllowed           e.g. an admin disabling or demoting themselves
@@ -30,6 +31,7 @@ __all__ = [
     "SigningKeyUnavailable",
     "TooManyFailedLogins",
     "UserNotFound",
+    "WrongPassword",
 ]
 
 
@@ -66,6 +68,11 @@ class RefreshTokenReused(RefreshTokenRejected):
 class AccountUnavailable(AuthError):
     def __init__(self, detail: str = "This account is disabled or no longer exists") -> None:
         super().__init__(detail)
+
+
+class WrongPassword(AuthError):
+    def __init__(self) -> None:
+        super().__init__("The current password is not correct")
 
 
 class UserNotFound(AuthError):

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from taskmesh_common.events import outbox_entry
 from taskmesh_common.mongo import Document
+from taskmesh_common.security import Revoker
 
 from auth_service.adapters.refresh_tokens import RefreshTokenRepository
 from auth_service.adapters.users import UserRepository, decode_cursor, encode_cursor
@@ -18,7 +19,7 @@ from auth_service.domain.errors import (
     InvalidCursor,
     UserNotFound,
 )
-from auth_service.domain.model import Role, User, new_user_id, normalise_email
+from auth_service.domain.model import Role, User, epoch_ms, new_user_id, normalise_email
 from auth_service.service_layer.clock import utcnow
 from auth_service.service_layer.hashing import Hashing
 
@@ -46,6 +47,7 @@ class Accounts:
         users: UserRepository,
         refresh_tokens: RefreshTokenRepository,
         hashing: Hashing,
+        revoker: Revoker,
         on_events: Callable[[str], None] = lambda _: None,
     ) -> None:
         # Called with the user's id after a write that left events in its outbox: wakes
@@ -54,6 +56,10 @@ class Accounts:
         self.users = users
         self.refresh_tokens = refresh_tokens
         self.hashing = hashing
+        self.revoker = revoker
+
+    async def _revoke_access(self, user_id: str) -> None:
+        await self.revoker.revoke_user(user_id, epoch_ms(utcnow()))
 
     async def register(
         self, email: str, password: str, display_name: str | None, role: Role = "user"
@@ -83,6 +89,9 @@ class Accounts:
         return user
 
     async def delete(self, user_id: str) -> None:
+        """Tombstone the account and end its access. Revoked before (when Redis is away this
+        fails, 503, with nothing changed) and again after, past any sign-in racing it."""
+        await self._revoke_access(user_id)
         now = utcnow()
         event = outbox_entry(
             "user.deleted",
@@ -96,6 +105,7 @@ class Accounts:
         self.on_events(user_id)
         # Refresh also checks that the account lives, so a failure here cannot revive it.
         await self.refresh_tokens.revoke_user(user_id)
+        await self._revoke_access(user_id)
 
     async def page(self, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
         try:
@@ -118,14 +128,17 @@ class Accounts:
             if current is None:
                 raise UserNotFound()
             changes, events = _changes(current, role, disabled, utcnow())
+            # Access tokens carry the role: after a change (or a retry of one whose
+            # revocation failed) they all end, and a refresh brings the new role.
             if not changes:
+                await self._revoke_access(user_id)
                 return current
             updated = await self.users.change(current, changes, events, utcnow())
             if updated is not None:
                 self.on_events(user_id)
                 if updated.disabled:
-                    # Refresh is refused at once; access tokens run out within their lifetime.
                     await self.refresh_tokens.revoke_user(user_id)
+                await self._revoke_access(user_id)
                 return updated
         raise ChangeNotAllowed("The user changed concurrently; try again")
 

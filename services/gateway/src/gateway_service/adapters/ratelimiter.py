@@ -1,5 +1,8 @@
 """Rate limits shared by every gateway replica: GCRA in one atomic Lua script on Redis.
 
+The same script reads the caller's token revocation keys (taskmesh_common.security
+.revocation), so checking a token costs no extra round trip.
+
 The script reads the clock from Redis (`TIME`), so replicas with skewed clocks agree, and
 checks and consumes in one step, so concurrent requests can never both take the last token.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
@@ -24,18 +27,29 @@ logger = logging.getLogger("gateway.ratelimit")
 
 # GCRA in integer microseconds (exact in Lua's doubles up to 2^53; now ≈ 1.8e15), for
 # every request of one batch in turn, so two requests of one key in a batch see each other.
-# KEYS[i]: request i's key; ARGV[2i-1]: its emission interval (µs per request, rounded up so
-# a burst can never exceed the count); ARGV[2i]: its burst tolerance (µs) =
-# emission * (count - 1). Returns, flat, {allowed, remaining, microseconds until reset
-# (allowed) or retry (denied)} per request.
+# Per request i, ARGV[3i-2]: its emission interval (µs per request, rounded up so a burst can
+# never exceed the count); ARGV[3i-1]: its burst tolerance (µs) = emission * (count - 1);
+# ARGV[3i]: n, how many revocation keys follow its rate key in KEYS. Returns, flat, {allowed,
+# remaining, microseconds until reset (allowed) or retry (denied), the latest "not before"
+# (epoch ms) among its revocation keys, 0 if none} per request: the revocation check shares
+# the rate limit's round trip.
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
-for i = 1, #KEYS do
-  local emission = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+local k = 1
+for i = 1, #ARGV / 3 do
+  local emission = tonumber(ARGV[3 * i - 2])
+  local tolerance = tonumber(ARGV[3 * i - 1])
+  local revocations = tonumber(ARGV[3 * i])
+  local key = KEYS[k]
+  local not_before = 0
+  for j = 1, revocations do
+    local value = tonumber(redis.call('GET', KEYS[k + j]) or '0') or 0
+    if value > not_before then not_before = value end
+  end
+  k = k + 1 + revocations
+  local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   local ahead = tat - now
   if ahead > tolerance then
@@ -45,13 +59,14 @@ for i = 1, #KEYS do
   else
     local new_tat = tat + emission
     local used = new_tat - now
-    redis.call('SET', KEYS[i], string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
+    redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
     local remaining = math.floor((tolerance - used) / emission) + 1
     if remaining < 0 then remaining = 0 end
     out[#out + 1] = 1
     out[#out + 1] = remaining
     out[#out + 1] = used
   end
+  out[#out + 1] = not_before
 end
 return out
 """
@@ -106,7 +121,7 @@ class _Batch:
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.args: list[int] = []
-        self.waiters: list[asyncio.Future[tuple[int, int, int]]] = []
+        self.waiters: list[asyncio.Future[tuple[int, int, int, int]]] = []
 
 
 def _fail_all(batch: _Batch, exc: BaseException) -> None:
@@ -205,6 +220,14 @@ class RateLimiter:
 
     async def acquire(self, policy: str, identity: str, rate: Rate) -> Decision:
         """Consume one request of `identity`'s quota; raises RedisUnavailable when Redis is away."""
+        decision, _ = await self.acquire_and_read(policy, identity, rate)
+        return decision
+
+    async def acquire_and_read(
+        self, policy: str, identity: str, rate: Rate, revocation_keys: Sequence[str] = ()
+    ) -> tuple[Decision, int]:
+        """`acquire`, and in the same round trip the latest value (epoch ms, 0 if none) of
+        the full `revocation_keys`: the "not before" of the caller's token."""
         if time.monotonic() < self._skip_until:
             raise RedisUnavailable("redis marked unavailable after a recent failure")
         window_us = rate.window_seconds * 1_000_000
@@ -212,19 +235,20 @@ class RateLimiter:
         tolerance = emission * (rate.count - 1)
         loop = asyncio.get_running_loop()
         batch = self._open
-        if batch is None or len(batch.keys) >= self._max_batch:
+        if batch is None or len(batch.waiters) >= self._max_batch:
             batch = self._open = _Batch()
             # Sent once this turn of the loop is over: the requests that arrived with this one
             # have asked by then.
             loop.call_soon(self._send, batch)
-        waiter: asyncio.Future[tuple[int, int, int]] = loop.create_future()
+        waiter: asyncio.Future[tuple[int, int, int, int]] = loop.create_future()
         batch.keys.append(f"{self._prefix}ratelimit:{policy}:{identity}")
-        batch.args += (emission, tolerance)
+        batch.keys += revocation_keys
+        batch.args += (emission, tolerance, len(revocation_keys))
         batch.waiters.append(waiter)
-        allowed, remaining, micros = await waiter
+        allowed, remaining, micros, not_before = await waiter
         decision = Decision(policy, rate, bool(allowed), int(remaining), int(micros) / 1_000_000)
         RATELIMIT_DECISIONS.labels(policy, "allowed" if decision.allowed else "denied").inc()
-        return decision
+        return decision, int(not_before)
 
     def _send(self, batch: _Batch) -> None:
         if self._open is batch:
@@ -234,7 +258,7 @@ class RateLimiter:
         call.add_done_callback(self._calls.discard)
 
     async def _call(self, batch: _Batch) -> None:
-        RATELIMIT_BATCH_SIZE.observe(len(batch.keys))
+        RATELIMIT_BATCH_SIZE.observe(len(batch.waiters))
         try:
             flat = await self._bounded(self._script(keys=batch.keys, args=batch.args))
         except Exception as exc:  # any Redis trouble is the same decision: fail open or closed
@@ -247,7 +271,7 @@ class RateLimiter:
         for i, waiter in enumerate(batch.waiters):
             # A waiter whose client went away meanwhile is cancelled; its token stays spent.
             if not waiter.done():
-                waiter.set_result((flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]))
+                waiter.set_result((flat[4 * i], flat[4 * i + 1], flat[4 * i + 2], flat[4 * i + 3]))
 
     def _failed(self, exc: Exception) -> None:
         if _redis_down(exc):

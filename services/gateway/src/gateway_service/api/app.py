@@ -101,10 +101,10 @@ def create_app(
     # a 429 or 401 made here carries X-Request-ID.
     app.user_middleware.extend(
         [
-            Middleware(SecurityHeadersMiddleware),
+            Middleware(SecurityHeadersMiddleware, hsts=settings.hsts_header),
             Middleware(
                 CorsAndGzip,
-                allow_origins=settings.cors_origins,
+                allow_origins=settings.allowed_origins,
                 allow_methods=_ALL_METHODS,
                 allow_headers=[
                     "Authorization",

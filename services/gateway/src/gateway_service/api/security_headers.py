@@ -1,4 +1,8 @@
-"""Security headers on every answer of the gateway, its own and the proxied ones."""
+"""Security headers on every answer of the gateway, its own and the proxied ones.
+
+In production also Strict-Transport-Security: browsers then never talk to the API over
+plain HTTP again (RFC 6797); TLS ends in front of the gateway, so it is set here.
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,14 @@ _FIXED = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 )
-_OURS = frozenset({name for name, _ in _FIXED} | {b"content-security-policy"})
+_HSTS = b"strict-transport-security"
+_OURS = frozenset({name for name, _ in _FIXED} | {b"content-security-policy", _HSTS})
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bytes | None = None) -> None:
         self.app = app
+        self._fixed = (*_FIXED, (_HSTS, hsts)) if hsts else _FIXED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +50,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
-                headers.extend(_FIXED)
+                headers.extend(self._fixed)
                 headers.append((b"content-security-policy", csp))
                 message["headers"] = headers
             await send(message)

@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.mongo import Document, ensure_indexes_forever
 
 from tasks_service.adapters.idempotency import KEYS_COLLECTION, key_indexes
+from tasks_service.adapters.removed_owners import REMOVED_OWNERS_COLLECTION, removed_owner_indexes
 from tasks_service.adapters.repository import COLLECTION, task_indexes
 
 __all__ = ["prepare_indexes_forever"]
@@ -26,7 +27,13 @@ async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Ev
     """Create the missing indexes and drop retired ones, then set `ready`."""
     created = asyncio.Event()
     await ensure_indexes_forever(
-        db, {COLLECTION: task_indexes(), KEYS_COLLECTION: key_indexes()}, created
+        db,
+        {
+            COLLECTION: task_indexes(),
+            KEYS_COLLECTION: key_indexes(),
+            REMOVED_OWNERS_COLLECTION: removed_owner_indexes(),
+        },
+        created,
     )
     for collection, retired in _RETIRED.items():
         names = {index["name"] async for index in await db[collection].list_indexes()}

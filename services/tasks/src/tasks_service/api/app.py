@@ -16,10 +16,12 @@ from taskmesh_common.mongo import (
     create_mongo_client,
     mongo_ping,
 )
-from taskmesh_common.security import TokenVerifier
+from taskmesh_common.redis import create_redis
+from taskmesh_common.security import RevocationCheck, TokenVerifier
 
 from tasks_service.adapters.idempotency import KEYS_COLLECTION, IdempotencyKeys
 from tasks_service.adapters.indexes import prepare_indexes_forever
+from tasks_service.adapters.removed_owners import REMOVED_OWNERS_COLLECTION, RemovedOwners
 from tasks_service.adapters.repository import COLLECTION, TaskRepository
 from tasks_service.api.errors import install_task_errors
 from tasks_service.api.routes import router
@@ -60,6 +62,15 @@ def create_app(
         index_task = asyncio.create_task(prepare_indexes_forever(db, indexes_ready))
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
         app.state.verifier = token_verifier
+        redis = create_redis(settings.redis_url)
+        # Not a readiness check: reads go on without Redis; writes follow
+        # revocation_fail_open, admin decisions are refused.
+        app.state.revocations = RevocationCheck(
+            redis,
+            prefix=settings.redis_prefix,
+            timeout_seconds=settings.revocation_timeout_seconds,
+            fail_open=settings.revocation_fail_open,
+        )
         app.state.indexes_ready = indexes_ready
         publisher = EventPublisher(broker, settings.events_exchange)
         relay = OutboxRelay(
@@ -71,9 +82,11 @@ def create_app(
         repository = TaskRepository(
             db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION)
         )
+        removed_owners = RemovedOwners(db[REMOVED_OWNERS_COLLECTION])
         tasks = Tasks(
             repository,
             IdempotencyKeys(db[KEYS_COLLECTION]),
+            removed_owners,
             key_lifetime=timedelta(seconds=settings.idempotency_key_seconds),
         )
         consumer = build_consumer(broker, settings, db, tasks)
@@ -91,12 +104,15 @@ def create_app(
             index_task.cancel()
             await consumer.stop()
             await repository.close()
+            await removed_owners.close()
+            await tasks.close()
             await relay.stop()
             await publisher.close()
             if verifier is None:
                 await token_verifier.aclose()
             await broker.close()
             await mongo.close()
+            await redis.aclose()
 
     app = create_service_app(settings, title="taskmesh tasks", lifespan=lifespan)
     install_task_errors(app)

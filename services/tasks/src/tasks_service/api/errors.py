@@ -13,6 +13,7 @@ from tasks_service.domain.errors import (
     IdempotencyKeyGone,
     IdempotencyKeyReused,
     InvalidCursor,
+    OwnerRemoved,
     TaskNotFound,
     VersionConflict,
 )
@@ -29,6 +30,7 @@ def install_task_errors(app: FastAPI) -> None:
     register_problem(app, InvalidCursor, 400, "invalid-cursor", "Invalid Cursor")
     register_problem(app, IdempotencyKeyReused, 422, "idempotency-key-reused")
     register_problem(app, IdempotencyKeyGone, 409, "idempotency-key-gone")
+    register_problem(app, OwnerRemoved, 403, "account-deleted")
 
     # ServerSelectionTimeoutError, AutoReconnect and NetworkTimeout are all ConnectionFailures:
     # the database is away, the request may well succeed shortly, so say 503, never 500.

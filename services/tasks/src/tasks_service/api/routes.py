@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from taskmesh_common.openapi import problems
-from taskmesh_common.security import CurrentPrincipal
+from taskmesh_common.security import CurrentPrincipal, LivePrincipal, Principal, RevocationCheck
 
 from tasks_service.api.dependencies import IfMatch, TaskId, TaskService, etag, etag_versions
 from tasks_service.api.schemas import ListParams, TaskCreate, TaskOut, TaskPage, TaskPatch
@@ -30,16 +30,27 @@ IdempotencyKey = Annotated[
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=1024)]
 
 
+async def _acts_as_admin(request: Request, principal: Principal) -> bool:
+    """Whether the caller may use admin powers: the role claim alone is not enough, the
+    token must not have been revoked (a demotion revokes every token of the user)."""
+    if not principal.is_admin:
+        return False
+    revocations: RevocationCheck = request.app.state.revocations
+    await revocations.ensure_live(principal, strict=True)
+    return True
+
+
 def _with_etag(response: Response, task: TaskOut) -> TaskOut:
     response.headers["ETag"] = etag(task.version)
     return task
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(409))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(403, 409))
 async def create_task(
     payload: TaskCreate,
-    principal: CurrentPrincipal,
+    principal: LivePrincipal,
     tasks: TaskService,
+    request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskOut:
@@ -50,7 +61,11 @@ async def create_task(
         due_date=payload.due_date,
         tags=tuple(payload.tags),
     )
-    saved, created = await tasks.create(principal.user_id, draft, idempotency_key)
+    # Redis away (the token let through unchecked): the owner may be a deleted account.
+    unchecked = not getattr(request.state, "revocation_checked", True)
+    saved, created = await tasks.create(
+        principal.user_id, draft, idempotency_key, confirm_owner=unchecked
+    )
     response.headers["Location"] = f"{PREFIX}/{saved.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -59,8 +74,13 @@ async def create_task(
 
 @router.get("", responses=problems(400, 403))
 async def list_tasks(
-    params: Annotated[ListParams, Query()], principal: CurrentPrincipal, tasks: TaskService
+    params: Annotated[ListParams, Query()],
+    principal: CurrentPrincipal,
+    tasks: TaskService,
+    request: Request,
 ) -> TaskPage:
+    others = params.owner_id is not None and params.owner_id != principal.user_id
+    is_admin = others and await _acts_as_admin(request, principal)
     flt = TaskFilter(
         owner_id=params.owner_id or principal.user_id,
         status=params.status,
@@ -76,7 +96,7 @@ async def list_tasks(
         params.limit,
         params.cursor,
         principal.user_id,
-        is_admin=principal.is_admin,
+        is_admin=is_admin,
     )
     return TaskPage(items=[TaskOut.from_task(t) for t in page.tasks], next_cursor=page.next_cursor)
 
@@ -88,10 +108,12 @@ async def get_task(
     task_id: TaskId,
     principal: CurrentPrincipal,
     tasks: TaskService,
+    request: Request,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskOut | Response:
-    task = await tasks.get(task_id, principal.user_id, is_admin=principal.is_admin)
+    is_admin = await _acts_as_admin(request, principal)
+    task = await tasks.get(task_id, principal.user_id, is_admin=is_admin)
     if if_none_match is not None:
         versions = etag_versions(if_none_match)
         if versions is None or task.version in versions:
@@ -103,7 +125,7 @@ async def get_task(
 async def update_task(
     task_id: TaskId,
     payload: TaskPatch,
-    principal: CurrentPrincipal,
+    principal: LivePrincipal,
     expected: IfMatch,
     tasks: TaskService,
     response: Response,
@@ -118,7 +140,7 @@ async def update_task(
     responses=problems(412),
 )
 async def delete_task(
-    task_id: TaskId, principal: CurrentPrincipal, expected: IfMatch, tasks: TaskService
+    task_id: TaskId, principal: LivePrincipal, expected: IfMatch, tasks: TaskService
 ) -> Response:
     await tasks.delete(task_id, principal.user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

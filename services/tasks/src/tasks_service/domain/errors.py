@@ -5,7 +5,8 @@ TaskError
  ├── VersionConflict           If-Match named a version that is no longer current
  ├── InvalidCursor             a pagination cursor that we did not issue (or for another sort)
  ├── IdempotencyKeyReused      the same Idempotency-Key with a different request body
- └── IdempotencyKeyGone        the task first created under that key has been deleted
+ ├── IdempotencyKeyGone        the task first created under that key has been deleted
+ └── OwnerRemoved              the caller's account was deleted (their tasks are gone)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "IdempotencyKeyGone",
     "IdempotencyKeyReused",
     "InvalidCursor",
+    "OwnerRemoved",
     "TaskError",
     "TaskNotFound",
     "VersionConflict",
@@ -55,3 +57,8 @@ class IdempotencyKeyGone(TaskError):
         super().__init__(
             "The task created under this Idempotency-Key has since been deleted; use a new key"
         )
+
+
+class OwnerRemoved(TaskError):
+    def __init__(self) -> None:
+        super().__init__("This account was deleted; its tasks are gone")

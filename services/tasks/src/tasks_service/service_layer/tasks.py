@@ -6,6 +6,7 @@ for no precondition). A missing task and another user's task are the same `TaskN
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -17,10 +18,12 @@ from typing import Any
 from taskmesh_common.errors import Forbidden
 
 from tasks_service.adapters.idempotency import IdempotencyKeys, IdempotencyRecord
+from tasks_service.adapters.removed_owners import RemovedOwners
 from tasks_service.adapters.repository import TaskRepository
 from tasks_service.domain.errors import (
     IdempotencyKeyGone,
     IdempotencyKeyReused,
+    OwnerRemoved,
     TaskNotFound,
     VersionConflict,
 )
@@ -67,16 +70,41 @@ def _content_hash(task: Task) -> str:
 
 class Tasks:
     def __init__(
-        self, repo: TaskRepository, keys: IdempotencyKeys, *, key_lifetime: timedelta
+        self,
+        repo: TaskRepository,
+        keys: IdempotencyKeys,
+        removed: RemovedOwners,
+        *,
+        key_lifetime: timedelta,
     ) -> None:
         self.repo = repo
         self.keys = keys
+        self.removed = removed
         self.key_lifetime = key_lifetime
+        self._sweeps: set[asyncio.Task[None]] = set()
 
     async def create(
-        self, owner_id: str, draft: Draft, idempotency_key: str | None = None
+        self,
+        owner_id: str,
+        draft: Draft,
+        idempotency_key: str | None = None,
+        *,
+        confirm_owner: bool = False,
     ) -> tuple[Task, bool]:
-        """The task and whether this call inserted it (False: a replay of the same key)."""
+        """The task and whether this call inserted it (False: a replay of the same key).
+
+        `confirm_owner`: when the token's revocation could not be checked, the owner's
+        removal mark is checked after the insert: an owner whose account was deleted gets
+        no task (see adapters/removed_owners.py)."""
+        saved, created = await self._create(owner_id, draft, idempotency_key)
+        if confirm_owner and await self.removed.contains(owner_id):
+            await self.repo.remove_owner(owner_id, utcnow())
+            raise OwnerRemoved()
+        return saved, created
+
+    async def _create(
+        self, owner_id: str, draft: Draft, idempotency_key: str | None
+    ) -> tuple[Task, bool]:
         task = new_task(owner_id=owner_id, **dataclasses.asdict(draft))
         if idempotency_key is None:
             if not await self.repo.add(task):
@@ -189,7 +217,27 @@ class Tasks:
                 return
         raise VersionConflict(task_id)
 
+    def remove_owner_again_later(self, owner_id: str, delay: float) -> None:
+        """One more removal after `delay` seconds, in the background: a create that passed
+        its revocation check just before auth revoked the token may land after the first
+        removal; requests are bounded in time, so a later sweep finds it."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self.repo.remove_owner(owner_id, utcnow())
+
+        sweep = asyncio.create_task(later(), name=f"remove-owner-again-{owner_id}")
+        self._sweeps.add(sweep)
+        sweep.add_done_callback(self._sweeps.discard)
+
+    async def close(self) -> None:
+        for sweep in list(self._sweeps):
+            sweep.cancel()
+        await asyncio.gather(*self._sweeps, return_exceptions=True)
+
     async def remove_owner(self, owner_id: str) -> None:
-        """Every task of a deleted user goes (idempotent: a second call finds nothing)."""
+        """Every task of a deleted user goes (idempotent: a second call finds nothing).
+        Marked first, so a create racing this sees the mark or has its task removed here."""
+        await self.removed.mark(owner_id, utcnow())
         await self.keys.owner_deleting(owner_id)
         await self.repo.remove_owner(owner_id, utcnow())

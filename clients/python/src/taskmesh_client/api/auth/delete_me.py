@@ -8,15 +8,19 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
+from ...models.password_confirmation import PasswordConfirmation
 from ...models.problem import Problem
 from typing import cast
 
 
 
 def _get_kwargs(
-    
+    *,
+    body: PasswordConfirmation,
+
 ) -> dict[str, Any]:
-    
+    headers: dict[str, Any] = {}
+
 
     
 
@@ -27,7 +31,11 @@ def _get_kwargs(
         "url": "/api/v1/auth/me",
     }
 
+    _kwargs["json"] = body.to_dict()
 
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -37,6 +45,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_204 = cast(Any, None)
         return response_204
 
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
 
@@ -44,12 +59,26 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+
+
+        return response_403
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
 
 
         return response_413
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
 
     if response.status_code == 429:
         response_429 = Problem.from_dict(response.json())
@@ -104,9 +133,15 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient,
+    body: PasswordConfirmation,
 
 ) -> Response[Any | Problem]:
     """ Delete Me
+
+     Delete the caller's account; the current password confirms it.
+
+    Args:
+        body (PasswordConfirmation):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -118,7 +153,8 @@ def sync_detailed(
 
 
     kwargs = _get_kwargs(
-        
+        body=body,
+
     )
 
     response = client.get_httpx_client().request(
@@ -130,9 +166,15 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
+    body: PasswordConfirmation,
 
 ) -> Any | Problem | None:
     """ Delete Me
+
+     Delete the caller's account; the current password confirms it.
+
+    Args:
+        body (PasswordConfirmation):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -145,15 +187,22 @@ def sync(
 
     return sync_detailed(
         client=client,
+body=body,
 
     ).parsed
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
+    body: PasswordConfirmation,
 
 ) -> Response[Any | Problem]:
     """ Delete Me
+
+     Delete the caller's account; the current password confirms it.
+
+    Args:
+        body (PasswordConfirmation):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -165,7 +214,8 @@ async def asyncio_detailed(
 
 
     kwargs = _get_kwargs(
-        
+        body=body,
+
     )
 
     response = await client.get_async_httpx_client().request(
@@ -177,9 +227,15 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
+    body: PasswordConfirmation,
 
 ) -> Any | Problem | None:
     """ Delete Me
+
+     Delete the caller's account; the current password confirms it.
+
+    Args:
+        body (PasswordConfirmation):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -192,5 +248,6 @@ async def asyncio(
 
     return (await asyncio_detailed(
         client=client,
+body=body,
 
     )).parsed

@@ -131,6 +131,8 @@ def sync_detailed(
 ) -> Response[Any | Problem]:
     """ Logout
 
+     End this session: its refresh token family and its access tokens.
+
     Args:
         body (LogoutRequest):
 
@@ -162,6 +164,8 @@ def sync(
 ) -> Any | Problem | None:
     """ Logout
 
+     End this session: its refresh token family and its access tokens.
+
     Args:
         body (LogoutRequest):
 
@@ -187,6 +191,8 @@ async def asyncio_detailed(
 
 ) -> Response[Any | Problem]:
     """ Logout
+
+     End this session: its refresh token family and its access tokens.
 
     Args:
         body (LogoutRequest):
@@ -218,6 +224,8 @@ async def asyncio(
 
 ) -> Any | Problem | None:
     """ Logout
+
+     End this session: its refresh token family and its access tokens.
 
     Args:
         body (LogoutRequest):
