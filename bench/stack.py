@@ -47,7 +47,8 @@ def services_running(
     A ``namespace`` keeps this set's databases, exchange and queues apart from another
     set's on the same servers, so that two sets can run side by side. ``limits``: the
     gateway's rate limits as the services' defaults set them (clients must then come from
-    addresses of their own); otherwise out of the way.
+    addresses of their own; the services behind the gateway believe its X-Forwarded-For, as
+    `start_services` sets them up); otherwise out of the way.
     """
     overrides = {**env, "TASKMESH_LOG_LEVEL": "WARNING"}
     if not limits:
@@ -56,8 +57,6 @@ def services_running(
             "TASKMESH_RATE_LIMIT_ANON": UNLIMITED,
             "TASKMESH_RATE_LIMIT_AUTH": UNLIMITED,
         }
-    # auth sits behind the gateway, which appends the client's address.
-    overrides.setdefault("TASKMESH_TRUSTED_PROXY_HOPS", "1")
     if namespace:
         overrides |= {
             "TASKMESH_MONGO_DB_PREFIX": f"{namespace}_",
