@@ -27,7 +27,7 @@ __all__ = ["ENDPOINTS", "data_size", "data_size_ratios"]
 ENDPOINTS = ("get_one", "list_20", "login")
 OWN_TASKS = 10
 WARMUP_SECONDS = 2
-# A login is argon2 (64 MiB, four lanes), CPU-bound: more at once than the two cores only
+# A login is an Argon2id verification, CPU-bound: more at once than the two cores only
 # queue, and wrk would cut the queue at its timeout.
 LOGIN_CONNECTIONS = 2
 

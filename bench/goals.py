@@ -1,4 +1,4 @@
-"""The goals of issue 24, judged from one run's results, and the ratios they read.
+"""The goals of issues 24 and 28, judged from one run's results, and the ratios they read.
 
 Machines differ by 2x from one day to the next, so the goals are ratios between parts of the
 same run wherever the issue allows: the pipeline against RabbitMQ alone, POST against GET,
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.argon2_cost import capacity_goal
+from bench.mixed_stats import storm_goals
 from bench.report import fmt as _fmt
 
 __all__ = ["fixed_rate_overloaded", "goals", "kept_up", "ratios"]
@@ -213,8 +215,10 @@ def _data_size(results: Results) -> list[Check]:
 
 
 def goals(results: Results) -> list[Check]:
-    """(goal, met, the numbers) for each goal of issue 24 the results allow judging."""
+    """(goal, met, the numbers) for each goal of issues 24 and 28 the results allow judging."""
     checks: list[Check] = []
+    checks += capacity_goal(results.get("argon2") or {})
+    checks += storm_goals(results.get("mixed") or {})
     checks += _pipeline(results)
     checks += _posts(results)
     checks += _data_size(results)

@@ -1,4 +1,4 @@
-"""The printed tables, the goals of issue 24 met or missed, and the JSON file."""
+"""The printed tables, the goals of issues 24 and 28 met or missed, and the JSON file."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def _print_pipeline(pipe: dict[str, Any] | None, title: str) -> None:
 
 
 def print_report(results: Results) -> None:
+    if results["http"]:
+        _print_http(results)
+    _print_rest(results)
+
+
+def _print_http(results: Results) -> None:
     cfg = results["config"]
     print(f"\n== HTTP: wrk, {cfg['connections']} connections, {cfg['seconds']} s each ==")
     print(
@@ -59,6 +65,10 @@ def print_report(results: Results) -> None:
             f"{fmt(row.get('nginx_over_direct'), 2):>13}x"
             f"{fmt(row.get('nginx_added_p99_ms'), 1):>10}ms"
         )
+
+
+def _print_rest(results: Results) -> None:
+    cfg = results["config"]
     fixed = results.get("http_fixed_rate")
     if fixed:
         print(f"\n== HTTP at a fixed rate: vegeta (open loop), {cfg['latency_seconds']} s each ==")
@@ -170,7 +180,11 @@ def print_report(results: Results) -> None:
             )
             print(f"  {name:<34} {profile['samples']:>6}  {shares}")
     _print_data_size(results.get("data_size"))
-    print("\n== Goals (issue 24) ==")
+    # Imported here: the mixed workload's tables use this module's `fmt`.
+    from bench.mixed_report import print_mixed
+
+    print_mixed(results)
+    print("\n== Goals (issues 24 and 28) ==")
     for goal, met, numbers in results["goals"]:
         print(f"  {'met   ' if met else 'MISSED'}  {goal:<64} {numbers}")
 

@@ -1,6 +1,8 @@
-"""The whole run: servers, the HTTP paths with tracing off and on (two sets of services side
-by side, their rounds taken in turn), one user's requests as the data grows, writes and the
-event pipeline, the broker and analytics alone, memory; then the table and the JSON file.
+"""The whole run: Argon2's cost per login, servers, the HTTP paths with tracing off and on
+(two sets of services side by side, their rounds taken in turn), one user's requests as the
+data grows, writes and the event pipeline, the broker and analytics alone, memory, the mixed
+workload and the login storm (Locust, a set with the real limits); then the table and the
+JSON file.
 
     uv run python -m bench [--seconds 10] [--connections 32] [--broker-messages 5000]
 """
@@ -23,12 +25,13 @@ from typing import Any
 from taskmesh_local import RunningServices, ServerSet, start_servers
 from taskmesh_local.install import VEGETA, ensure_binary
 
-from bench import goals, profiles, report, stack
+from bench import argon2_cost, goals, profiles, report, stack
 from bench.broker import broker_rates
 from bench.consumer_probe import analytics_alone
 from bench.data_size import data_size
 from bench.fixed_rate import attack, cpu_per_request, sustainable_rate
 from bench.fixed_rate import report as vegeta_report
+from bench.mixed_load import mixed_workload
 from bench.paced import paced_posts
 from bench.pipeline import (
     Observer,
@@ -135,11 +138,36 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the results say where each profile's samples went, by package",
     )
     parser.add_argument(
+        "--mixed-users",
+        default="25,50,100,150",
+        help="the mixed workload's steps, in users (Locust); the knee is the last before the "
+        "first that does not hold p95 < 200 ms with no error on every route",
+    )
+    parser.add_argument(
+        "--mixed-seconds", type=float, default=25.0, help="each step's time once all arrived"
+    )
+    parser.add_argument(
+        "--mixed-spawn-rate", type=float, default=5.0, help="users arriving a second, steps"
+    )
+    parser.add_argument("--storm-users", type=int, default=100)
+    parser.add_argument("--storm-rate", type=float, default=10.0, help="storm arrivals a second")
+    parser.add_argument(
+        "--storm-seconds",
+        type=float,
+        default=60.0,
+        help="the storm's whole time, arrivals included",
+    )
+    parser.add_argument(
+        "--argon2-hashes", type=int, default=12, help="verifications per Argon2 parameter set"
+    )
+    parser.add_argument(
         "--only",
-        choices=("http", "data", "pipeline"),
+        choices=("http", "data", "pipeline", "mixed", "argon2"),
         default=None,
         help="run one part: the GETs (both sets), the data-size scenario (the untraced set), "
-        "or the writes, pipeline and broker (the traced set only); the default runs all",
+        "the writes, pipeline and broker (the traced set only), the mixed workload and the "
+        "storm (a set with the real limits, and Argon2's cost), or Argon2's cost alone; the "
+        "default runs all",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -583,6 +611,57 @@ async def _writes_and_after(
     )
 
 
+async def _two_sets(
+    servers: ServerSet,
+    args: argparse.Namespace,
+    work: Path,
+    results: dict[str, Any],
+    memory: dict[str, dict[str, float | None]],
+) -> None:
+    """The GETs, the data sizes, the writes and the pipeline: a traced set and an untraced
+    one side by side."""
+    env = servers.env()
+    with contextlib.ExitStack() as sets:
+        _say("starting the services with tracing on (10 % sampled, to Jaeger)")
+        running = sets.enter_context(stack.services_running(env, tracing=True))
+        if args.only != "pipeline":
+            _say("starting a second set beside it: tracing off")
+            untraced = sets.enter_context(
+                stack.services_running(env, tracing=False, namespace=UNTRACED)
+            )
+        await asyncio.sleep(2)
+        for name, mb in _rss(running).items():
+            memory.setdefault(name, {})["idle_mb"] = mb
+        if args.only in (None, "http"):
+            shared = {
+                name: pid
+                for name, pid in stack.server_pids(servers).items()
+                if name in ("engine", "redis")
+            }
+            results |= await http_pass({"off": untraced, "on": running}, args, work, shared)
+        if args.only in (None, "data"):
+            # Last on the untraced set: its databases hold only the HTTP part's tasks,
+            # and the pipeline's writes land in the traced set's.
+            sizes = [int(n) for n in args.data_sizes.split(",")]
+            results["data_size"] = await data_size(
+                untraced,
+                servers.mongo_url,
+                db_prefix=f"{UNTRACED}_",
+                sizes=sizes,
+                tasks_per_user=args.data_tasks_per_user,
+                seconds=args.data_seconds,
+                rounds=args.rounds,
+                connections=args.connections,
+                work=work,
+            )
+        if args.only != "pipeline":
+            for name, mb in _rss(untraced).items():
+                memory.setdefault(name, {})["tracing_off_end_mb"] = mb
+            untraced.stop()  # idle from here on; the rest runs on the traced set
+        if args.only in (None, "pipeline"):
+            await _writes_and_after(running, servers, args, work, results, memory)
+
+
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "config": {
@@ -596,54 +675,36 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "http": [],
     }
     memory: dict[str, dict[str, float | None]] = {}
-    _say("starting the engine (PostgreSQL, FerretDB), RabbitMQ, Redis and Jaeger on free ports")
-    with start_servers(work / "servers", jaeger=True) as servers:
-        env = servers.env()
-        with contextlib.ExitStack() as sets:
-            _say("starting the services with tracing on (10 % sampled, to Jaeger)")
-            running = sets.enter_context(stack.services_running(env, tracing=True))
-            if args.only != "pipeline":
-                _say("starting a second set beside it: tracing off")
-                untraced = sets.enter_context(
-                    stack.services_running(env, tracing=False, namespace=UNTRACED)
-                )
-            await asyncio.sleep(2)
-            for name, mb in _rss(running).items():
-                memory.setdefault(name, {})["idle_mb"] = mb
-            if args.only in (None, "http"):
-                shared = {
-                    name: pid
-                    for name, pid in stack.server_pids(servers).items()
-                    if name in ("engine", "redis")
-                }
-                results |= await http_pass({"off": untraced, "on": running}, args, work, shared)
-            if args.only in (None, "data"):
-                # Last on the untraced set: its databases hold only the HTTP part's tasks,
-                # and the pipeline's writes land in the traced set's.
-                sizes = [int(n) for n in args.data_sizes.split(",")]
-                results["data_size"] = await data_size(
-                    untraced,
-                    servers.mongo_url,
-                    db_prefix=f"{UNTRACED}_",
-                    sizes=sizes,
-                    tasks_per_user=args.data_tasks_per_user,
-                    seconds=args.data_seconds,
-                    rounds=args.rounds,
-                    connections=args.connections,
-                    work=work,
-                )
-            if args.only != "pipeline":
-                for name, mb in _rss(untraced).items():
-                    memory.setdefault(name, {})["tracing_off_end_mb"] = mb
-                untraced.stop()  # idle from here on; the rest runs on the traced set
-            if args.only in (None, "pipeline"):
-                await _writes_and_after(running, servers, args, work, results, memory)
+    if args.only in (None, "mixed", "argon2"):
+        # First, while nothing else of the run is busy: a hash's time is CPU time.
+        _say("Argon2id: a few parameter sets, one hash at a time")
+        results["argon2"] = await asyncio.to_thread(argon2_cost.measure_all, args.argon2_hashes)
+    if args.only != "argon2":
+        _say("starting the engine (PostgreSQL, FerretDB), RabbitMQ, Redis and Jaeger on free ports")
+        with start_servers(work / "servers", jaeger=True) as servers:
+            if args.only in (None, "mixed"):
+                results["mixed"] = await _mixed(servers.env(), args, work)
+            if args.only != "mixed":
+                await _two_sets(servers, args, work, results, memory)
     results["memory"] = memory
     if args.profile:
         results["profiles"] = profiles.summarize(args.profile)
     results["ratios"] = goals.ratios(results["http"], results.get("http_fixed_rate", []))
     results["goals"] = goals.goals(results)
     return results
+
+
+async def _mixed(env: Mapping[str, str], args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The mixed workload and the storm on a set of their own, with the real limits, alone on
+    the machine (the other sets are not started yet): Locust's users want the CPU too."""
+    _say("starting a set with the real limits for the mixed workload (tracing off)")
+    with stack.services_running(env, tracing=False, namespace="mixed", limits=True) as mixed:
+        await asyncio.sleep(2)
+        found = await mixed_workload(mixed.gateway_url, mixed.internal_urls["gateway"], args, work)
+        found["rss_mb_end"] = {
+            name: stack.rss_mb(pid) for name, pid in stack.service_pids(mixed).items()
+        }
+        return found
 
 
 def main(argv: list[str] | None = None) -> int:

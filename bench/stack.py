@@ -40,20 +40,23 @@ Pids = int | tuple[int, ...]
 
 @contextlib.contextmanager
 def services_running(
-    env: Mapping[str, str], *, tracing: bool, namespace: str = ""
+    env: Mapping[str, str], *, tracing: bool, namespace: str = "", limits: bool = False
 ) -> Iterator[RunningServices]:
     """The four services on free ports; tracing on (10 % sampled, to Jaeger) or off.
 
     A ``namespace`` keeps this set's databases, exchange and queues apart from another
-    set's on the same servers, so that two sets can run side by side.
+    set's on the same servers, so that two sets can run side by side. ``limits``: the
+    gateway's rate limits as the services' defaults set them (clients must then come from
+    addresses of their own; the services behind the gateway believe its X-Forwarded-For, as
+    `start_services` sets them up); otherwise out of the way.
     """
-    overrides = {
-        **env,
-        "TASKMESH_RATE_LIMIT_USER": UNLIMITED,
-        "TASKMESH_RATE_LIMIT_ANON": UNLIMITED,
-        "TASKMESH_RATE_LIMIT_AUTH": UNLIMITED,
-        "TASKMESH_LOG_LEVEL": "WARNING",
-    }
+    overrides = {**env, "TASKMESH_LOG_LEVEL": "WARNING"}
+    if not limits:
+        overrides |= {
+            "TASKMESH_RATE_LIMIT_USER": UNLIMITED,
+            "TASKMESH_RATE_LIMIT_ANON": UNLIMITED,
+            "TASKMESH_RATE_LIMIT_AUTH": UNLIMITED,
+        }
     if namespace:
         overrides |= {
             "TASKMESH_MONGO_DB_PREFIX": f"{namespace}_",

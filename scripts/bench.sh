@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: install what the benchmarks need (wrk, nginx, the backing servers), then run
 # them on throwaway servers and services on free ports (python -m bench starts and stops
-# everything itself). Arguments go to `python -m bench` (--help lists them).
+# everything itself). Arguments go to `python -m bench` (--help lists them); one part alone:
+# --only http|data|pipeline|mixed|argon2 (mixed: Locust's mixed workload and login storm,
+# from the venv's `bench` dependency group; argon2: `python -m bench.argon2_cost`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -34,10 +34,13 @@ class Settings(ServiceSettings):
     login_max_failures_per_account: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
 
-    # Argon2id parameters; changing them re-hashes each password at its next login.
-    argon2_time_cost: int = Field(default=3, ge=1)
-    argon2_memory_kib: int = Field(default=65536, ge=8)
-    argon2_parallelism: int = Field(default=4, ge=1)
+    # Argon2id parameters; changing them re-hashes each password at its next login. OWASP's
+    # minimum (19 MiB, 2 passes, 1 lane), chosen by `python -m bench.argon2_cost`: 8x the
+    # logins per core of RFC 9106's 64 MiB / t=3 / p=4 at a quarter of the memory per hash
+    # (docs/performance.md, "Argon2 parameters").
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
     # At most this many hashes at once: each takes argon2_memory_kib of RAM and a core.
     argon2_concurrency: int = Field(default=4, ge=1)
     # Admission control: how many hashing requests (login, register) may wait for a slot;

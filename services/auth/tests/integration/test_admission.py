@@ -124,3 +124,54 @@ async def test_refused_logins_do_not_count_towards_the_lockout(
         await holding
         # Three refusals on an account allowed two failures: none of them counted.
         assert (await login(client, user["email"]))["access_token"]
+
+
+async def test_a_refusal_is_decided_before_any_database_or_limiter_work(
+    backing_servers: BackingServers, events_exchange: str
+) -> None:
+    """What makes the refusal fast: it answers before the login limiter (Redis) and the user
+    lookup (MongoDB), which a storm would otherwise queue behind."""
+    settings = make_settings(
+        backing_servers, events_exchange, argon2_concurrency=1, argon2_queue_limit=0
+    )
+    async with running(settings) as (app, client):
+        holder = await register(client)
+        sessions, accounts = app.state.sessions, app.state.accounts
+        passwords = sessions.hashing.passwords
+        verify = passwords.verify
+        entered, release = threading.Event(), threading.Event()
+
+        def held_verify(*args: Any) -> Any:
+            if not entered.is_set():
+                entered.set()
+                release.wait(10)
+            return verify(*args)
+
+        lookups: list[str] = []
+
+        def counted(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                lookups.append(name)
+                return await fn(*args, **kwargs)
+
+            return wrapper
+
+        passwords.verify = held_verify
+        try:
+            holding = asyncio.create_task(login(client, holder["email"]))
+            assert await asyncio.to_thread(entered.wait, 10)
+            sessions.limiter.attempt = counted(sessions.limiter.attempt, "limiter")
+            sessions.users.by_email = counted(sessions.users.by_email, "login lookup")
+            accounts.users.by_email = counted(accounts.users.by_email, "register lookup")
+            login_refused = await client.post(
+                LOGIN, json={"email": random_email(), "password": PASSWORD}
+            )
+            register_refused = await client.post(
+                "/api/v1/auth/register", json={"email": random_email(), "password": PASSWORD}
+            )
+        finally:
+            release.set()
+        await holding
+        assert login_refused.status_code == 503, login_refused.text
+        assert register_refused.status_code == 503, register_refused.text
+        assert lookups == []

@@ -57,7 +57,12 @@ class Settings(ServiceSettings):
 
     # Per-upstream timeouts: connecting, and waiting between bytes of the answer.
     auth_connect_timeout_seconds: float = Field(default=1.0, gt=0)
-    auth_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Auth refuses at once (503 + Retry-After) what its hashing queue cannot clear in
+    # TASKMESH_ARGON2_QUEUE_SECONDS (1 s); an admitted login may wait that long twice (verify,
+    # then the re-hash of an old hash) plus up to 1 s of slowdown after failed attempts, with
+    # hashes of ~25-100 ms and a few MongoDB calls: ~2.3 s at worst. 4 s leaves room for the
+    # queue's estimate lagging a machine that slows down; a longer wait is a stuck auth.
+    auth_read_timeout_seconds: float = Field(default=4.0, gt=0)
     tasks_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     tasks_read_timeout_seconds: float = Field(default=10.0, gt=0)
     analytics_connect_timeout_seconds: float = Field(default=1.0, gt=0)

@@ -14,9 +14,10 @@ class Passwords:
     """Hash and verify passwords; CPU-bound, so callers run it off the event loop."""
 
     def __init__(
-        self, *, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4
+        self, *, time_cost: int = 2, memory_kib: int = 19 * 1024, parallelism: int = 1
     ) -> None:
-        # argon2-cffi's PasswordHasher is Argon2id; the defaults are RFC 9106's low-memory profile.
+        # argon2-cffi's PasswordHasher is Argon2id; the defaults are OWASP's minimum, the
+        # settings' defaults (auth_service.config).
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )

@@ -65,6 +65,7 @@ class Accounts:
         self, email: str, password: str, display_name: str | None, role: Role = "user"
     ) -> User:
         email = normalise_email(email)
+        self.hashing.refuse_if_full()
         # A cheap early answer for the common duplicate; the unique index is the real guard.
         if await self.users.by_email(email) is not None:
             raise EmailTaken()

@@ -70,9 +70,15 @@ class Hashing:
     def needs_rehash(self, password_hash: str) -> bool:
         return self.passwords.needs_rehash(password_hash)
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+    def refuse_if_full(self) -> None:
+        """Raise `HashingBusy` now if a hash asked for now would be refused: callers check
+        before any other work (a database read, the login limiter), so a refusal costs
+        nothing and answers at once."""
         if self._running + self._waiting >= self.concurrency + self.queue_limit:
             raise HashingBusy(self.retry_after())
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        self.refuse_if_full()
         self._waiting += 1
         try:
             await self._slots.acquire()

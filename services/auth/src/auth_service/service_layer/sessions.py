@@ -123,6 +123,11 @@ class Sessions:
 
     async def login(self, email: str, password: str, client: str) -> TokenPair:
         email = normalise_email(email)
+        try:
+            self.hashing.refuse_if_full()
+        except HashingBusy:
+            LOGINS.labels("busy").inc()
+            raise
         verdict = await self.limiter.attempt(email, client)
         if verdict.retry_after:
             LOGINS.labels("locked").inc()
