@@ -37,7 +37,7 @@ class Settings(ServiceSettings):
     # Argon2id parameters; changing them re-hashes each password at its next login. OWASP's
     # minimum (19 MiB, 2 passes, 1 lane), chosen by `python -m bench.argon2_cost`: 8x the
     # logins per core of RFC 9106's 64 MiB / t=3 / p=4 at a quarter of the memory per hash
-    # (docs/performance.md, "Argon2 parameters").
+    # (docs/performance.md#argon2).
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
