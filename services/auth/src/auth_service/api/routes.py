@@ -66,7 +66,8 @@ def _session_id(principal: CurrentPrincipal) -> str | None:
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 503))
 async def logout(body: LogoutRequest, principal: CurrentPrincipal, sessions: SessionsDep) -> None:
-    """End this session: its refresh token family and its access tokens."""
+    """Log out the login session this refresh token belongs to: its refresh token family and
+    its access tokens."""
     await sessions.logout(principal.user_id, body.refresh_token, _session_id(principal))
 
 

@@ -131,7 +131,8 @@ def sync_detailed(
 ) -> Response[Any | Problem]:
     """ Logout
 
-     End this session: its refresh token family and its access tokens.
+     Log out the login session this refresh token belongs to: its refresh token family and
+    its access tokens.
 
     Args:
         body (LogoutRequest):
@@ -164,7 +165,8 @@ def sync(
 ) -> Any | Problem | None:
     """ Logout
 
-     End this session: its refresh token family and its access tokens.
+     Log out the login session this refresh token belongs to: its refresh token family and
+    its access tokens.
 
     Args:
         body (LogoutRequest):
@@ -192,7 +194,8 @@ async def asyncio_detailed(
 ) -> Response[Any | Problem]:
     """ Logout
 
-     End this session: its refresh token family and its access tokens.
+     Log out the login session this refresh token belongs to: its refresh token family and
+    its access tokens.
 
     Args:
         body (LogoutRequest):
@@ -225,7 +228,8 @@ async def asyncio(
 ) -> Any | Problem | None:
     """ Logout
 
-     End this session: its refresh token family and its access tokens.
+     Log out the login session this refresh token belongs to: its refresh token family and
+    its access tokens.
 
     Args:
         body (LogoutRequest):
