@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from taskmesh_common.testing import random_email
@@ -24,6 +25,30 @@ def _counting(fn: Callable[..., Any], calls: list[int]) -> Callable[..., Any]:
         return fn(*args)
 
     return wrapper
+
+
+@contextlib.asynccontextmanager
+async def _only_slot_held(app: Any, client: Any, email: str) -> AsyncIterator[None]:
+    """A login by `email` whose password verification keeps the only hashing slot until the
+    block ends; then that login completes."""
+    passwords = app.state.sessions.hashing.passwords
+    verify = passwords.verify
+    entered, release = threading.Event(), threading.Event()
+
+    def held_verify(*args: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return verify(*args)
+
+    passwords.verify = held_verify
+    holding = asyncio.create_task(login(client, email))
+    try:
+        assert await asyncio.to_thread(entered.wait, 10)
+        yield
+    finally:
+        release.set()
+    await holding
 
 
 async def test_login_storm_is_refused_fast_and_other_routes_keep_working(
@@ -98,30 +123,13 @@ async def test_refused_logins_do_not_count_towards_the_lockout(
     )
     async with running(settings) as (app, client):
         holder, user = await register(client), await register(client)
-        passwords = app.state.sessions.hashing.passwords
-        verify = passwords.verify
-        entered, release = threading.Event(), threading.Event()
-
-        def held_verify(*args: Any) -> Any:
-            # The first verification keeps the only slot until the test lets it go.
-            if not entered.is_set():
-                entered.set()
-                release.wait(10)
-            return verify(*args)
-
-        passwords.verify = held_verify
-        try:
-            holding = asyncio.create_task(login(client, holder["email"]))
-            assert await asyncio.to_thread(entered.wait, 10)
+        async with _only_slot_held(app, client, holder["email"]):
             for _ in range(3):
                 refused = await asyncio.wait_for(
                     client.post(LOGIN, json={"email": user["email"], "password": PASSWORD}), 5
                 )
                 assert refused.status_code == 503, refused.text
                 assert int(refused.headers["Retry-After"]) >= 1
-        finally:
-            release.set()
-        await holding
         # Three refusals on an account allowed two failures: none of them counted.
         assert (await login(client, user["email"]))["access_token"]
 
@@ -137,16 +145,6 @@ async def test_a_refusal_is_decided_before_any_database_or_limiter_work(
     async with running(settings) as (app, client):
         holder = await register(client)
         sessions, accounts = app.state.sessions, app.state.accounts
-        passwords = sessions.hashing.passwords
-        verify = passwords.verify
-        entered, release = threading.Event(), threading.Event()
-
-        def held_verify(*args: Any) -> Any:
-            if not entered.is_set():
-                entered.set()
-                release.wait(10)
-            return verify(*args)
-
         lookups: list[str] = []
 
         def counted(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -156,10 +154,7 @@ async def test_a_refusal_is_decided_before_any_database_or_limiter_work(
 
             return wrapper
 
-        passwords.verify = held_verify
-        try:
-            holding = asyncio.create_task(login(client, holder["email"]))
-            assert await asyncio.to_thread(entered.wait, 10)
+        async with _only_slot_held(app, client, holder["email"]):
             sessions.limiter.attempt = counted(sessions.limiter.attempt, "limiter")
             sessions.users.by_email = counted(sessions.users.by_email, "login lookup")
             accounts.users.by_email = counted(accounts.users.by_email, "register lookup")
@@ -169,9 +164,6 @@ async def test_a_refusal_is_decided_before_any_database_or_limiter_work(
             register_refused = await client.post(
                 "/api/v1/auth/register", json={"email": random_email(), "password": PASSWORD}
             )
-        finally:
-            release.set()
-        await holding
         assert login_refused.status_code == 503, login_refused.text
         assert register_refused.status_code == 503, register_refused.text
         assert lookups == []
