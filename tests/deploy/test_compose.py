@@ -187,6 +187,8 @@ def test_broker_grants_are_the_local_stacks(compose: Doc) -> None:
             grant.write,
         )
         assert permissions[name]["read"] == grant.read
+        # The default exchange routes by queue name: write on it reaches any queue.
+        assert not re.search(permissions[name]["write"], "amq.default"), name
         assert topics[name]["exchange"] == EVENTS_EXCHANGE
         assert (topics[name]["write"], topics[name]["read"]) == (
             grant.topic_write,

@@ -425,6 +425,8 @@ def test_dev_servers_create_each_services_user_with_the_local_stacks_grants(
             grant.write,
             grant.read,
         )
+        # The default exchange routes by queue name: write on it reaches any queue.
+        assert not re.search(granted["write"], "amq.default"), name
         assert (topics[name]["exchange"], topics[name]["write"], topics[name]["read"]) == (
             EVENTS_EXCHANGE,
             grant.topic_write,

@@ -8,7 +8,12 @@ Names the permissions rely on (infra/README.md):
 - the events exchange is ``taskmesh.events``, ``taskmesh.events.<word>`` or a name without
   dots (an isolated test or bench run's ``TASKMESH_EVENTS_EXCHANGE``);
 - a service's queues are ``[<prefix>.]<service>.<name>`` with their ``.retry.<n>`` and
-  ``.dlq`` queues, where ``<prefix>`` (``TASKMESH_QUEUE_PREFIX`` without its dot) has no dots.
+  ``.dlq`` queues, where ``<prefix>`` (``TASKMESH_QUEUE_PREFIX`` without its dot) has no dots;
+  each consumer's requeue exchange ``<queue>.requeue`` (retries and dead letters go through
+  it) is in the same namespace.
+
+No user may write on the default exchange (``amq.default``): it routes by queue name, so
+write on it would let a service put a forged event into another service's queue.
 
 Topic permissions (RabbitMQ >= 3.7) restrict the routing keys each user may publish on, and
 bind from, the named exchange: auth writes ``user.*`` only, tasks ``task.*`` only, analytics
@@ -66,16 +71,13 @@ class BrokerGrant:
 def _grants() -> dict[str, BrokerGrant]:
     exchange = f"^({_EXCHANGE})$"
     tasks_q, analytics_q = _own_queues("tasks"), _own_queues("analytics")
-    # Consumers declare their queues with the default exchange as dead-letter exchange and
-    # move failed messages to their retry and dead-letter queues through it.
-    default = r"^amq\.default$"
     return {
         # Publishes user events; consumes nothing.
         "auth": BrokerGrant(exchange, exchange, _NOTHING, r"^user\.", _NOTHING),
         # Publishes task events; consumes user events in its own queues.
         "tasks": BrokerGrant(
             f"{exchange}|{tasks_q}",
-            f"{exchange}|{default}|{tasks_q}",
+            f"{exchange}|{tasks_q}",
             f"{exchange}|{tasks_q}",
             r"^task\.",
             r"^user\.",
@@ -83,7 +85,7 @@ def _grants() -> dict[str, BrokerGrant]:
         # Publishes nothing; consumes task and user events in its own queues.
         "analytics": BrokerGrant(
             f"{exchange}|{analytics_q}",
-            f"{default}|{analytics_q}",
+            analytics_q,
             f"{exchange}|{analytics_q}",
             _NOTHING,
             r"^(task|user)\.",

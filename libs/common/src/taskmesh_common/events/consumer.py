@@ -6,7 +6,9 @@ owns its type (``EVENT_OWNERS``; a forgery, counted in ``events_foreign_source_t
 event id already applied is acknowledged and skipped; otherwise the handler runs, the id
 is recorded, and only then is the message acked. A failing handler sends the message to
 the next retry queue (it comes back after that queue's delay); after ``max_attempts`` it
-goes to the dead-letter queue with the error.
+goes to the dead-letter queue with the error. Both moves go through the consumer's own
+requeue exchange (``ConsumerTopology``); queues found with other arguments are migrated
+at start (``migration``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from taskmesh_common.events.metrics import (
     EVENTS_DEAD_LETTERED,
     EVENTS_FOREIGN_SOURCE,
 )
+from taskmesh_common.events.migration import migrate_old_layout
 from taskmesh_common.events.schemas import check_source, validate_event
 from taskmesh_common.events.topology import (
     ATTEMPT_HEADER,
@@ -111,6 +114,7 @@ class Consumer:
         self._setup_task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
         self._publish_channel: AbstractChannel | None = None
+        self._requeue: AbstractExchange | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_flight = 0
@@ -147,7 +151,7 @@ class Consumer:
             if channel is not None and not channel.is_closed:
                 with contextlib.suppress(Exception):
                     await channel.close()
-        self._channel = self._publish_channel = self._queue = None
+        self._channel = self._publish_channel = self._queue = self._requeue = None
         self.ready.clear()
 
     async def _setup_forever(self) -> None:
@@ -178,11 +182,15 @@ class Consumer:
                 logger.warning(
                     "dedupe TTL index not created", extra={"queue": self.queue, "error": str(exc)}
                 )
+        await migrate_old_layout(
+            self.broker.url, self.topology, self.exchange_name, self.routing_keys
+        )
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange: AbstractExchange = await declare_exchange(channel, self.exchange_name)
         queue = await self.topology.declare(channel, exchange, self.routing_keys)
+        self._requeue = await self.topology.declare_requeue_exchange(publish_channel)
         self._channel, self._publish_channel, self._queue = channel, publish_channel, queue
         self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
@@ -254,11 +262,9 @@ class Consumer:
         EVENTS_CONSUMED.labels(self.service, self.queue, "processed").inc()
 
     async def _send_to(self, queue_name: str, message: aio_pika.Message) -> None:
-        if self._publish_channel is None:
+        if self._requeue is None:
             raise RuntimeError("consumer is not started")
-        await self._publish_channel.default_exchange.publish(
-            message, routing_key=queue_name, mandatory=True, timeout=10
-        )
+        await self._requeue.publish(message, routing_key=queue_name, mandatory=True, timeout=10)
 
     async def _retry(
         self, message: AbstractIncomingMessage, envelope: Envelope, attempt: int, exc: Exception

@@ -29,9 +29,29 @@ def test_main_queue_is_quorum_with_explicit_delivery_limit_and_dead_letter_queue
     assert args == {
         "x-queue-type": "quorum",
         "x-delivery-limit": 7,
-        "x-dead-letter-exchange": "",
+        "x-dead-letter-exchange": "q.requeue",
         "x-dead-letter-routing-key": "q.dlq",
     }
+
+
+def test_every_queue_dead_letters_through_the_consumers_own_requeue_exchange():
+    """Never the default exchange: write on it reaches any queue by name."""
+    topology = ConsumerTopology("p.analytics.events", (500, 2000), 20)
+    assert topology.requeue_exchange == "p.analytics.events.requeue"
+    arguments = topology.arguments()
+    assert list(arguments) == [
+        "p.analytics.events.dlq",
+        "p.analytics.events.retry.1",
+        "p.analytics.events.retry.2",
+        "p.analytics.events",
+    ]
+    assert arguments["p.analytics.events.retry.2"] == {
+        "x-message-ttl": 2000,
+        "x-dead-letter-exchange": "p.analytics.events.requeue",
+        "x-dead-letter-routing-key": "p.analytics.events",
+    }
+    dead_letter_exchanges = {a.get("x-dead-letter-exchange") for a in arguments.values()}
+    assert dead_letter_exchanges == {None, "p.analytics.events.requeue"}
 
 
 def test_dead_letter_queue_name_accepts_either_name():
