@@ -20,9 +20,9 @@ migration, it moves the messages to queues of the current layout, with no manual
 Each move publishes with confirms (through the consumer's requeue exchange) before it
 acks, so a crash repeats a message rather than losing it, and each step can run again, so
 the next start resumes an interrupted migration. Events published during steps 2 to 6
-reach the consumer twice; its dedupe on the event id applies them once. Moved retry
-messages come back at once instead of after their delay. The dead-letter queue keeps its
-arguments and its messages.
+reach the consumer twice; it applies them once (dedupe on the event id, or a handler
+idempotent by itself). Moved retry messages come back at once instead of after their
+delay. The dead-letter queue keeps its arguments and its messages.
 """
 
 from __future__ import annotations
