@@ -81,29 +81,29 @@ async def test_producers_writing_while_their_relay_publishes_lose_nothing_and_re
     broker, db, exchange, spy, make_task_created, relay_for
 ):
     ids = [unique_name("doc") for _ in range(10)]
-    await db.docs.insert_many([{"_id": i, "writes": [], OUTBOX_FIELD: []} for i in ids])
+    await db.tasks.insert_many([{"_id": i, "writes": [], OUTBOX_FIELD: []} for i in ids])
     relay = relay_for(db, broker, exchange, grace_seconds=5)
-    relay.collections = ["docs"]
-    relay._own, relay._in_flight, relay._hints = {"docs": {}}, {"docs": set()}, {"docs": {}}
     sent: list[str] = []
 
     async def produce(doc_id: str) -> None:
         for n in range(30):
             entry = make_task_created(task_id=doc_id, version=n + 1)
             sent.append(entry["id"])
-            await db.docs.update_one({"_id": doc_id}, {"$push": {"writes": n, OUTBOX_FIELD: entry}})
-            relay.wrote("docs", doc_id)
+            await db.tasks.update_one(
+                {"_id": doc_id}, {"$push": {"writes": n, OUTBOX_FIELD: entry}}
+            )
+            relay.wrote("tasks", doc_id)
 
     relay.start()
     try:
         await asyncio.gather(*(produce(i) for i in ids))
-        await published_everything(db.docs)
+        await published_everything(db.tasks)
         messages = await spy.collect(len(sent), timeout=15)
         await spy.quiet_for(0.5)
     finally:
         await relay.stop()
         await relay.publisher.close()
-    assert sum([len(doc["writes"]) async for doc in db.docs.find({})], 0) == 300
+    assert sum([len(doc["writes"]) async for doc in db.tasks.find({})], 0) == 300
     # Exactly once: a write during its document's publish waits for the next cycle.
     assert Counter(m.message_id for m in spy.messages) == Counter(sent)
     versions: dict[str, list[int]] = {}

@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,12 +61,10 @@ from taskmesh_common.events.metrics import (
 from taskmesh_common.events.outbox.claims import (
     CLAIM_FIELD,
     Claimed,
-    claim,
     claim_holds,
-    read_unclaimed,
     settle,
-    unclaimed,
 )
+from taskmesh_common.events.outbox.named import Named
 from taskmesh_common.events.outbox.pending import (
     PENDING_INDEX,
     Document,
@@ -76,6 +72,7 @@ from taskmesh_common.events.outbox.pending import (
     find_pending,
     oldest_entry,
 )
+from taskmesh_common.events.outbox.picking import Batch, Picker
 from taskmesh_common.events.publisher import EventPublisher, publish_in_order
 from taskmesh_common.mongo import ensure_indexes
 
@@ -84,21 +81,6 @@ __all__ = ["OutboxRelay"]
 logger = logging.getLogger("taskmesh.events.outbox")
 
 _MAX_BACKOFF = 5.0
-_MAX_HINTS = 10_000
-
-
-@dataclass
-class Batch:
-    """What one cycle publishes: documents with their collection's name, read without a
-    claim (``own``: this process wrote them) or under the claim ``token``."""
-
-    token: str
-    own: list[tuple[str, Claimed]]
-    claimed: list[tuple[str, Claimed]]
-
-    @property
-    def documents(self) -> list[tuple[str, Claimed]]:
-        return self.own + self.claimed
 
 
 class OutboxRelay:
@@ -157,17 +139,18 @@ class OutboxRelay:
         self.linger = linger
         self.cycles = cycles
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._tokens = itertools.count(1)
-        # Documents this process wrote, per collection: published without a claim.
-        self._own: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
-        # Those of them a cycle is publishing: the next write's cycle waits for it.
-        self._in_flight: dict[str, set[Any]] = {name: set() for name in self.collections}
-        # Documents named for a claim (kicks, the background pass), per collection.
-        self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
+        self.named = Named(self.collections)
+        self.picker = Picker(
+            db,
+            self.collections,
+            self.named,
+            owner=self.owner,
+            batch_size=batch_size,
+            lease=self.lease,
+            scan_interval=scan_interval,
+            timed=self._timed,
+        )
         self._indexed = False
-        self._scanned_at = float("-inf")
-        self._scan_now = True
-        self._claiming = asyncio.Lock()
         self._starting = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -200,11 +183,8 @@ class OutboxRelay:
         The next cycle reads it by ``_id`` and publishes it without a claim; no other relay
         takes it before ``grace`` (see the module docstring).
         """
-        own = self._own.get(collection)
-        if own is not None and len(own) < _MAX_HINTS:
-            own[doc_id] = None
-        else:
-            self._scan_now = True  # too much: look for it
+        if not self.named.add_own(collection, [doc_id]):
+            self.picker.scan_soon()  # too much: look for it
         self._wake.set()
 
     def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
@@ -214,11 +194,8 @@ class OutboxRelay:
         ``_id``; without a name the next cycle runs the pending scan. The process that
         wrote the document calls :meth:`wrote` instead, which spares the claim.
         """
-        hints = self._hints.get(collection or "")
-        if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
-            hints[doc_id] = None
-        else:
-            self._scan_now = True  # nothing named (or too much): look for it
+        if doc_id is None or not self.named.add_to_claim(collection or "", [doc_id]):
+            self.picker.scan_soon()  # nothing named (or too much): look for it
         self._wake.set()
 
     async def stop(self) -> None:
@@ -271,91 +248,12 @@ class OutboxRelay:
                 await asyncio.sleep(self.linger)
         self._wake.clear()
 
-    async def _candidates(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-        """Up to ``batch_size`` documents: this process's own writes (not in flight in
-        another cycle), then to claim those named and what a scan finds."""
-        room = self.batch_size
-        own: dict[str, list[Any]] = {}
-        for name in self.collections:
-            waiting, busy = self._own[name], self._in_flight[name]
-            own[name] = [doc_id for doc_id in waiting if doc_id not in busy][:room]
-            for doc_id in own[name]:
-                del waiting[doc_id]
-            busy.update(own[name])
-            room -= len(own[name])
-        picked: dict[str, list[Any]] = {}
-        for name in self.collections:
-            hints = self._hints[name]
-            picked[name] = list(itertools.islice(hints, room))
-            for doc_id in picked[name]:
-                del hints[doc_id]
-            room -= len(picked[name])
-        now = asyncio.get_running_loop().time()
-        periodic = self._maintainer is None and now - self._scanned_at >= self.scan_interval
-        if room > 0 and (self._scan_now or periodic):
-            self._scanned_at, self._scan_now = now, False
-            for name in self.collections:
-                if room <= 0:
-                    break
-                with self._timed("scan"):
-                    found = await find_pending(
-                        self.db[name], limit=room, also=unclaimed(datetime.now(UTC))
-                    )
-                if len(found) >= room:
-                    self._scan_now = True  # maybe more than it read: the next cycle scans on
-                named = set(picked[name]) | set(own[name]) | self._in_flight[name]
-                fresh = [doc["_id"] for doc in found if doc["_id"] not in named]
-                picked[name] += fresh
-                room -= len(fresh)
-        return own, picked
-
-    def _again(self, hints: dict[Any, None], ids: Sequence[Any]) -> None:
-        for doc_id in ids:
-            if len(hints) < _MAX_HINTS:
-                hints[doc_id] = None
-
     async def take(self) -> Batch:
         """Read up to ``batch_size`` pending documents: this process's own writes as they
-        are, the others under a new claim."""
+        are, the others under a new claim (:class:`~.picking.Picker`)."""
         if not self._indexed:
             await self.ensure_indexes()
-        batch = Batch(f"{self.owner}:{next(self._tokens)}", [], [])
-        # One cycle picks and claims at a time: two would scan up the same documents.
-        async with self._claiming:
-            own, picked = await self._candidates()
-            try:
-                await self._read_own(batch, own)
-                await self._claim(batch, picked)
-            except BaseException:
-                # Nothing of this batch is published: its own documents wait for a cycle.
-                for name, ids in own.items():
-                    self._in_flight[name].difference_update(ids)
-                    self._again(self._own[name], ids)
-                raise
-        return batch
-
-    async def _claim(self, batch: Batch, picked: dict[str, list[Any]]) -> None:
-        for name, ids in picked.items():
-            if not ids:
-                continue
-            with self._timed("claim"):
-                docs, held = await claim(self.db[name], ids, token=batch.token, lease=self.lease)
-            # Another claim's (maybe this relay's other cycle): try again later.
-            self._again(self._hints[name], held)
-            batch.claimed += [(name, doc) for doc in docs]
-
-    async def _read_own(self, batch: Batch, own: dict[str, list[Any]]) -> None:
-        for name, ids in own.items():
-            if not ids:
-                continue
-            with self._timed("read"):
-                docs, held = await read_unclaimed(self.db[name], ids)
-            read = {doc["_id"] for doc in docs}
-            # Not read: published already, or a claim holds it (another relay's background
-            # pass), and then it is tried again later.
-            self._in_flight[name].difference_update(i for i in ids if i not in read)
-            self._again(self._own[name], held)
-            batch.own += [(name, doc) for doc in docs]
+        return await self.picker.take(periodic_scans=self._maintainer is None)
 
     async def claim(self) -> tuple[str, list[tuple[str, Claimed]]]:
         """:meth:`take`, as the claim's token and every document read, each with its
@@ -370,7 +268,7 @@ class OutboxRelay:
             return await self._publish(batch)
         finally:
             for name, doc in batch.own:
-                self._in_flight[name].discard(doc["_id"])
+                self.named.landed(name, [doc["_id"]])
 
     async def _publish(self, batch: Batch) -> int:
         claimed = batch.documents
@@ -403,8 +301,8 @@ class OutboxRelay:
         for n, ((name, doc), (published, _)) in enumerate(zip(claimed, outcomes, strict=True)):
             if len(published) < len(doc[OUTBOX_FIELD]):
                 # Its publish failed: the next cycle after the back-off tries it again.
-                hints = self._own[name] if n < own else self._hints[name]
-                self._again(hints, [doc["_id"]])
+                again = self.named.add_own if n < own else self.named.add_to_claim
+                again(name, [doc["_id"]])
         failure = next((error for _, error in outcomes if error is not None), None)
         if failure is not None:
             raise failure  # the loop backs off and retries what is left
@@ -439,15 +337,14 @@ class OutboxRelay:
                 fields = {f"{OUTBOX_FIELD}.time": 1, CLAIM_FIELD: 1}
                 docs = await find_pending(self.db[name], limit=self.scan_limit, projection=fields)
                 now = datetime.now(UTC)
-                hints, ours = self._hints[name], self._own[name].keys() | self._in_flight[name]
+                ours = self.named.ours(name)
                 for doc in docs:
                     if (
                         doc["_id"] not in ours
                         and not claim_holds(doc, now)
                         and self._left_over(doc, now)
-                        and len(hints) < _MAX_HINTS
+                        and self.named.add_to_claim(name, [doc["_id"]])
                     ):
-                        hints[doc["_id"]] = None
                         named += 1
                 n, first = oldest_entry(docs)
                 count += n
