@@ -473,6 +473,7 @@ async def writes_and_pipeline(
     }
     pids: dict[str, stack.Pids] = {**stack.service_pids(running), **stack.server_pids(servers)}
     cpu_before = _cpu(pids)
+    engine_before = _cpu(stack.engine_parts(pids))
     counted_before = await summaries_total(urls["analytics"], tokens)
     body = {"title": "bench write", "priority": "high", "tags": ["bench"]}
     url = f"{running.gateway_url}/api/v1/tasks"
@@ -520,6 +521,7 @@ async def writes_and_pipeline(
     # The last events may still be in flight to the observer.
     await asyncio.sleep(0.5)
     cpu_after = _cpu(pids)
+    engine_after = _cpu(stack.engine_parts(pids))
     ended = time.monotonic()
     analytics_after = await scrape(running.internal_urls["analytics"])
     tasks_after = await scrape(running.internal_urls["tasks"])
@@ -559,6 +561,12 @@ async def writes_and_pipeline(
         # What one event cost in CPU, all of it (POST, outbox, relay, broker, consumer,
         # spans), and the rate at which that would keep every core busy.
         "cpu_ms_per_event": cpu_per_event(cpu_before, cpu_after, total, os.cpu_count() or 1),
+        # The engine's share of that, split between its wire front and PostgreSQL.
+        "engine_cpu_ms_per_event": {
+            name: value
+            for name, value in cpu_per_event(engine_before, engine_after, total, 1).items()
+            if name in ("ferretdb", "postgresql")
+        },
         # Round trips to the engine per task written and applied (POST and relay in
         # tasks; consumer and projections in analytics).
         "mongo_commands_per_event": _per_event(commands_before, commands_after, total),

@@ -148,6 +148,16 @@ def server_pids(servers: ServerSet) -> dict[str, Pids]:
     return {name: pid for name, pid in found.items() if pid is not None}
 
 
+def engine_parts(pids: Mapping[str, Pids]) -> dict[str, Pids]:
+    """The engine's two halves, to read apart: FerretDB (the wire front) and the PostgreSQL
+    cluster (DocumentDB's work happens in its backends)."""
+    engine = pids.get("engine")
+    if not isinstance(engine, tuple):
+        return {}
+    ferretdb, postgres = engine
+    return {"ferretdb": ferretdb, "postgresql": postgres}
+
+
 def child_pids(pid: int) -> list[int]:
     """The processes `pid` started (nginx's workers under its master)."""
     try:

@@ -11,7 +11,7 @@ Producer (the event goes in the same write as the change)::
     await tasks.update_one(
         {"_id": task_id, "version": v}, {"$set": changes, "$push": {OUTBOX_FIELD: entry}}
     )
-    relay.kick("tasks", task_id)
+    relay.wrote("tasks", task_id)
 
 Wiring in a lifespan (neither call blocks while the broker is away)::
 

@@ -176,6 +176,7 @@ def relay_for() -> Callable[..., OutboxRelay]:
     def make(db: Any, broker: BrokerConnection, exchange: str, **kwargs: Any) -> OutboxRelay:
         kwargs.setdefault("poll_interval", 0.05)
         kwargs.setdefault("scan_interval", 0.05)  # these tests write without naming documents
+        kwargs.setdefault("grace_seconds", 0)  # ... and no writer publishes them
         return OutboxRelay(
             db, ["tasks"], EventPublisher(broker, exchange), service="test", **kwargs
         )

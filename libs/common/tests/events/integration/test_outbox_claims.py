@@ -45,7 +45,7 @@ async def test_relays_claiming_the_same_documents_at_once_each_get_their_own(
     # What the others could not claim they try again later (not lost, not taken).
     for relay, (_, docs_claimed) in zip(relays, claims, strict=True):
         mine = {doc["_id"] for _, doc in docs_claimed}
-        assert set(relay._hints["tasks"]) == {doc["_id"] for doc in docs} - mine
+        assert set(relay.named.to_claim["tasks"]) == {doc["_id"] for doc in docs} - mine
 
 
 async def test_a_relay_killed_mid_publish_is_taken_over_once_its_claim_expires(

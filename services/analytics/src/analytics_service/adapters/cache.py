@@ -70,14 +70,16 @@ class SummaryCache:
         except RedisError as exc:
             logger.warning("summary cache unavailable", extra={"error": str(exc)})
 
-    async def invalidate(self, owner_id: str) -> None:
-        gen_key, value_key = self._keys(owner_id)
+    async def invalidate(self, *owner_ids: str) -> None:
+        """Drop these users' cached summaries (one round trip for all of them)."""
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(gen_key)
-                # The counter lives a little longer than any value tagged with it.
-                pipe.pexpire(gen_key, self.ttl_ms * 2 + 60_000)
-                pipe.delete(value_key)
+                for owner_id in dict.fromkeys(owner_ids):
+                    gen_key, value_key = self._keys(owner_id)
+                    pipe.incr(gen_key)
+                    # The counter lives a little longer than any value tagged with it.
+                    pipe.pexpire(gen_key, self.ttl_ms * 2 + 60_000)
+                    pipe.delete(value_key)
                 await pipe.execute()
         except RedisError as exc:
             # Not raised: failing the event would stall every projection while Redis is

@@ -3,6 +3,7 @@ task events are dropped instead of bringing statistics back."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -22,5 +23,8 @@ class DeletedUsers:
             {"_id": user_id}, {"$setOnInsert": {"deleted_at": deleted_at}}, upsert=True
         )
 
-    async def contains(self, user_id: str) -> bool:
-        return await self.collection.find_one({"_id": user_id}, {"_id": 1}) is not None
+    async def among(self, user_ids: Sequence[str]) -> list[str]:
+        """Those of ``user_ids`` that were deleted (one read)."""
+        query = {"_id": {"$in": sorted(set(user_ids))}}
+        deleted = {doc["_id"] async for doc in self.collection.find(query, {"_id": 1})}
+        return [user_id for user_id in user_ids if user_id in deleted]

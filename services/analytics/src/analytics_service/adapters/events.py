@@ -31,8 +31,9 @@ class EventStore:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def record(self, envelopes: Sequence[Mapping[str, Any]], owner_id: str) -> int:
-        """Keep applied events (one insert); how many were new (duplicates are skipped)."""
+    async def record(self, owned: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        """Keep applied events, each with its user's id (one insert); how many were new
+        (duplicates are skipped)."""
         now = datetime.now(UTC)
         documents = [
             {
@@ -42,7 +43,7 @@ class EventStore:
                 "envelope": dict(envelope),
                 "stored_at": now,
             }
-            for envelope in envelopes
+            for owner_id, envelope in owned
         ]
         return len(documents) - len(await insert_new(self.collection, documents))
 

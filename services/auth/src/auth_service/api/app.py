@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresh_tokens=refresh_tokens,
             hashing=hashing,
             revoker=revoker,
-            on_events=functools.partial(relay.kick, "users"),
+            on_events=functools.partial(relay.wrote, "users"),
         )
         sessions = Sessions(
             users=users,

@@ -51,7 +51,7 @@ class Accounts:
         on_events: Callable[[str], None] = lambda _: None,
     ) -> None:
         # Called with the user's id after a write that left events in its outbox: wakes
-        # the outbox relay (`OutboxRelay.kick`).
+        # the outbox relay (`OutboxRelay.wrote`).
         self.on_events = on_events
         self.users = users
         self.refresh_tokens = refresh_tokens

@@ -174,7 +174,7 @@ class TaskRepository:
         self.collection = collection
         # Called with a task's id after a write that added an event to it (and, after an
         # insert, the new document's whole outbox): wakes the outbox relay
-        # (`OutboxRelay.kick`) so the event goes out now, without reading the document.
+        # (`OutboxRelay.wrote`) so the event goes out now, without a claim on the document.
         self._on_write = on_write or (lambda _task_id: None)
         self._inserts: GroupCommit[str, Document, Inserted] = GroupCommit(
             lambda _, docs: insert_each(self.collection, docs)

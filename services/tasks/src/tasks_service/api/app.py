@@ -80,7 +80,7 @@ def create_app(
             service=settings.service_name,
         )
         repository = TaskRepository(
-            db[COLLECTION], on_write=functools.partial(relay.kick, COLLECTION)
+            db[COLLECTION], on_write=functools.partial(relay.wrote, COLLECTION)
         )
         removed_owners = RemovedOwners(db[REMOVED_OWNERS_COLLECTION])
         tasks = Tasks(

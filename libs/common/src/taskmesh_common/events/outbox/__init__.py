@@ -4,8 +4,10 @@ and an :class:`OutboxRelay` per replica publishes them.
 - :mod:`.pending`: which documents have pending entries (the index-backed query, the scan,
   the pending gauges);
 - :mod:`.claims`: a relay's claim on a document (a lease written on the document itself),
-  and settling it once its entries are confirmed;
-- :mod:`.relay`: the relay's loop: kicks, batching, publishing with confirms.
+  reading a process's own writes without one, and settling once entries are confirmed;
+- :mod:`.named`: the documents named for the next cycles (own writes, to claim, in flight);
+- :mod:`.picking`: what one cycle takes: own writes, named documents, what a scan finds;
+- :mod:`.relay`: the relay's loop: publishing with confirms, settling, the background pass.
 """
 
 from taskmesh_common.events.outbox.claims import CLAIM_FIELD, Claimed

@@ -2,12 +2,14 @@
 
 Several replicas run one each. A cycle (:meth:`OutboxRelay.run_once`):
 
-1. pick up to ``batch_size`` documents: those producers named (``kick(collection, doc_id)``
-   after their write) and, after a ``kick()`` naming nothing, on the first cycle, or while a
+1. pick up to ``batch_size`` documents: those this process wrote (``wrote(collection,
+   doc_id)`` after the write), those named for a claim (``kick(collection, doc_id)``, the
+   background pass) and, after a ``kick()`` naming nothing, on the first cycle, or while a
    scan keeps finding a backlog, unclaimed ones the pending scan finds through its index
    (:mod:`.pending`);
-2. claim them and read them back (:mod:`.claims`: one ``update_many`` and one ``find`` per
-   collection); a document another relay's claim holds is named again for a later cycle;
+2. read the documents this process wrote (one ``find`` per collection), and claim the others
+   and read them back (:mod:`.claims`: one ``update_many`` and one ``find``); a document
+   another relay's claim holds is named again for a later cycle;
 3. publish each document's entries in order with publisher confirms, stopping at its first
    failure (its later entries wait, so per-document order holds); all documents at once, up
    to the publisher's ``max_in_flight`` messages awaiting their confirms;
@@ -18,21 +20,27 @@ A started relay runs ``cycles`` (2) of them at once: one picks and claims while 
 publishes and settles, so the database's round trips overlap the broker's confirms.
 
 Beside that loop, every ``scan_interval``, a background pass (:meth:`OutboxRelay.maintain`)
-names the pending documents nobody named (another process's writes, a crash between write
-and kick) for the next cycle and sets the ``outbox_pending`` gauges.
+names for a claim the pending documents nobody published within ``grace`` of their oldest
+entry (a process that died between its write and the publish, or whose broker is away)
+and sets the ``outbox_pending`` gauges.
+
+Why a process's own writes go without a claim: the claim is a write of the whole document
+and all its indexes, as costly as the producer's write itself
+(docs/performance.md#pipeline-ceiling). The process that wrote a document publishes it
+first; no other relay takes it before ``grace`` has passed, and then under a claim.
 
 Guarantees: an entry exists only if its write happened (it is part of the write); it goes
 out at least once (an entry leaves its document only after the broker confirmed it; a relay
-that dies leaves its claims to expire and another publishes again, and consumers
-deduplicate on the event id); while claims hold, never by two relays at once; and in its
-document's order.
+that dies leaves its documents to the others' background pass after ``grace`` and its claims
+to expire, another publishes again, and consumers deduplicate on the event id); in its
+document's order; and by one relay at a time, except when a writer is still publishing
+after ``grace`` (a duplicate, which consumers drop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
@@ -53,17 +61,18 @@ from taskmesh_common.events.metrics import (
 from taskmesh_common.events.outbox.claims import (
     CLAIM_FIELD,
     Claimed,
-    claim,
     claim_holds,
     settle,
-    unclaimed,
 )
+from taskmesh_common.events.outbox.named import Named
 from taskmesh_common.events.outbox.pending import (
     PENDING_INDEX,
     Document,
+    entry_time,
     find_pending,
     oldest_entry,
 )
+from taskmesh_common.events.outbox.picking import Batch, Picker
 from taskmesh_common.events.publisher import EventPublisher, publish_in_order
 from taskmesh_common.mongo import ensure_indexes
 
@@ -72,7 +81,6 @@ __all__ = ["OutboxRelay"]
 logger = logging.getLogger("taskmesh.events.outbox")
 
 _MAX_BACKOFF = 5.0
-_MAX_HINTS = 10_000
 
 
 class OutboxRelay:
@@ -88,7 +96,9 @@ class OutboxRelay:
     instead of blocking the outbox until some consumer binds. Consumers' queues are
     durable, so this only concerns types no consumer has ever subscribed to.
 
-    ``lease_seconds``: how long a claim holds (a dead relay's documents wait that long);
+    ``lease_seconds``: how long a claim holds (a dead relay's claimed documents wait that
+    long); ``grace_seconds``: how long after its oldest entry a document another process
+    wrote is left to that process before the background pass names it for a claim;
     ``scan_limit`` (default 4 x ``batch_size``): how many pending documents the background
     pass reads at most; ``scan_interval``: how often it runs, the longest an unnamed entry
     waits (a relay driven by ``run_once()`` alone scans in its cycle instead); ``linger``:
@@ -106,6 +116,7 @@ class OutboxRelay:
         *,
         service: str,
         lease_seconds: float = 15,
+        grace_seconds: float = 5,
         batch_size: int = 200,
         poll_interval: float = 0.25,
         drop_unroutable: bool = True,
@@ -119,6 +130,7 @@ class OutboxRelay:
         self.publisher = publisher
         self.service = service
         self.lease = timedelta(seconds=lease_seconds)
+        self.grace = timedelta(seconds=grace_seconds)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.drop_unroutable = drop_unroutable
@@ -127,13 +139,18 @@ class OutboxRelay:
         self.linger = linger
         self.cycles = cycles
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._tokens = itertools.count(1)
-        # Documents named by producers (or held by another claim last time), per collection.
-        self._hints: dict[str, dict[Any, None]] = {name: {} for name in self.collections}
+        self.named = Named(self.collections)
+        self.picker = Picker(
+            db,
+            self.collections,
+            self.named,
+            owner=self.owner,
+            batch_size=batch_size,
+            lease=self.lease,
+            scan_interval=scan_interval,
+            timed=self._timed,
+        )
         self._indexed = False
-        self._scanned_at = float("-inf")
-        self._scan_now = True
-        self._claiming = asyncio.Lock()
         self._starting = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -160,17 +177,25 @@ class OutboxRelay:
                 self._maintain(), name=f"outbox-relay-{self.service}-maintain"
             )
 
+    def wrote(self, collection: str, doc_id: Any) -> None:
+        """Publish soon: call right after this process wrote outbox entries into a document.
+
+        The next cycle reads it by ``_id`` and publishes it without a claim; no other relay
+        takes it before ``grace`` (see the module docstring).
+        """
+        if not self.named.add_own(collection, [doc_id]):
+            self.picker.scan_soon()  # too much: look for it
+        self._wake.set()
+
     def kick(self, collection: str | None = None, doc_id: Any = None) -> None:
         """Publish soon: call right after a write that added outbox entries.
 
         Naming the document (``collection``, ``doc_id``) lets the next cycle claim it by
-        ``_id``; without a name the next cycle runs the pending scan.
+        ``_id``; without a name the next cycle runs the pending scan. The process that
+        wrote the document calls :meth:`wrote` instead, which spares the claim.
         """
-        hints = self._hints.get(collection or "")
-        if hints is not None and doc_id is not None and len(hints) < _MAX_HINTS:
-            hints[doc_id] = None
-        else:
-            self._scan_now = True  # nothing named (or too much): look for it
+        if doc_id is None or not self.named.add_to_claim(collection or "", [doc_id]):
+            self.picker.scan_soon()  # nothing named (or too much): look for it
         self._wake.set()
 
     async def stop(self) -> None:
@@ -223,62 +248,30 @@ class OutboxRelay:
                 await asyncio.sleep(self.linger)
         self._wake.clear()
 
-    async def _candidates(self) -> dict[str, list[Any]]:
-        """Up to ``batch_size`` documents to claim: those named, then what a scan finds."""
-        room = self.batch_size
-        picked: dict[str, list[Any]] = {}
-        for name in self.collections:
-            hints = self._hints[name]
-            picked[name] = list(itertools.islice(hints, room))
-            for doc_id in picked[name]:
-                del hints[doc_id]
-            room -= len(picked[name])
-        now = asyncio.get_running_loop().time()
-        periodic = self._maintainer is None and now - self._scanned_at >= self.scan_interval
-        if room > 0 and (self._scan_now or periodic):
-            self._scanned_at, self._scan_now = now, False
-            for name in self.collections:
-                if room <= 0:
-                    break
-                with self._timed("scan"):
-                    found = await find_pending(
-                        self.db[name], limit=room, also=unclaimed(datetime.now(UTC))
-                    )
-                if len(found) >= room:
-                    self._scan_now = True  # maybe more than it read: the next cycle scans on
-                named = set(picked[name])
-                fresh = [doc["_id"] for doc in found if doc["_id"] not in named]
-                picked[name] += fresh
-                room -= len(fresh)
-        return picked
-
-    async def claim(self) -> tuple[str, list[tuple[str, Claimed]]]:
-        """Claim up to ``batch_size`` pending documents and read them.
-
-        Returns the claim's token and the documents claimed, each with its collection's name.
-        """
+    async def take(self) -> Batch:
+        """Read up to ``batch_size`` pending documents: this process's own writes as they
+        are, the others under a new claim (:class:`~.picking.Picker`)."""
         if not self._indexed:
             await self.ensure_indexes()
-        token = f"{self.owner}:{next(self._tokens)}"
-        claimed: list[tuple[str, Claimed]] = []
-        # One cycle picks and claims at a time: two would scan up the same documents.
-        async with self._claiming:
-            for name, ids in (await self._candidates()).items():
-                if not ids:
-                    continue
-                with self._timed("claim"):
-                    docs, held = await claim(self.db[name], ids, token=token, lease=self.lease)
-                hints = self._hints[name]
-                for doc_id in held:
-                    # Another claim's (maybe this relay's other cycle): try again later.
-                    if len(hints) < _MAX_HINTS:
-                        hints[doc_id] = None
-                claimed += [(name, doc) for doc in docs]
-        return token, claimed
+        return await self.picker.take(periodic_scans=self._maintainer is None)
+
+    async def claim(self) -> tuple[str, list[tuple[str, Claimed]]]:
+        """:meth:`take`, as the claim's token and every document read, each with its
+        collection's name."""
+        batch = await self.take()
+        return batch.token, batch.documents
 
     async def run_once(self) -> int:
-        """Claim, publish and settle one batch; returns how many documents it claimed."""
-        token, claimed = await self.claim()
+        """Read, publish and settle one batch; returns how many documents it read."""
+        batch = await self.take()
+        try:
+            return await self._publish(batch)
+        finally:
+            for name, doc in batch.own:
+                self.named.landed(name, [doc["_id"]])
+
+    async def _publish(self, batch: Batch) -> int:
+        claimed = batch.documents
         if not claimed:
             return 0
         with self._timed("publish"):
@@ -293,14 +286,23 @@ class OutboxRelay:
                     for _, doc in claimed
                 )
             )
+        own = len(batch.own)
         with self._timed("settle"):
             for name in self.collections:
-                done = [
-                    (doc, published)
-                    for (coll, doc), (published, _) in zip(claimed, outcomes, strict=True)
-                    if coll == name
-                ]
-                await settle(self.db[name], token, done)
+                for token, part in ((None, slice(0, own)), (batch.token, slice(own, None))):
+                    done = [
+                        (doc, published)
+                        for (coll, doc), (published, _) in zip(
+                            claimed[part], outcomes[part], strict=True
+                        )
+                        if coll == name
+                    ]
+                    await settle(self.db[name], token, done)
+        for n, ((name, doc), (published, _)) in enumerate(zip(claimed, outcomes, strict=True)):
+            if len(published) < len(doc[OUTBOX_FIELD]):
+                # Its publish failed: the next cycle after the back-off tries it again.
+                again = self.named.add_own if n < own else self.named.add_to_claim
+                again(name, [doc["_id"]])
         failure = next((error for _, error in outcomes if error is not None), None)
         if failure is not None:
             raise failure  # the loop backs off and retries what is left
@@ -318,6 +320,12 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.scan_interval)
 
+    def _left_over(self, doc: Document, now: datetime) -> bool:
+        """Whether ``doc``'s oldest entry is older than ``grace``: its writer did not
+        publish it in time (an entry without a readable time counts as old)."""
+        times = [entry_time(entry) for entry in doc.get(OUTBOX_FIELD) or []]
+        return any(when is None or now - when >= self.grace for when in times)
+
     async def maintain(self) -> int:
         """The background pass (see the module docstring); returns how many pending
         documents it named for the next cycle."""
@@ -329,10 +337,14 @@ class OutboxRelay:
                 fields = {f"{OUTBOX_FIELD}.time": 1, CLAIM_FIELD: 1}
                 docs = await find_pending(self.db[name], limit=self.scan_limit, projection=fields)
                 now = datetime.now(UTC)
-                hints = self._hints[name]
+                ours = self.named.ours(name)
                 for doc in docs:
-                    if not claim_holds(doc, now) and len(hints) < _MAX_HINTS:
-                        hints[doc["_id"]] = None
+                    if (
+                        doc["_id"] not in ours
+                        and not claim_holds(doc, now)
+                        and self._left_over(doc, now)
+                        and self.named.add_to_claim(name, [doc["_id"]])
+                    ):
                         named += 1
                 n, first = oldest_entry(docs)
                 count += n
