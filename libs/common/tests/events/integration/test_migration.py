@@ -270,3 +270,29 @@ async def test_migration_waits_for_a_replica_still_on_the_old_queue(
     assert not started_beside_the_old_replica
     assert handled_beside_the_old_replica == []
     recorder.assert_each_once()
+
+
+async def test_a_migration_interrupted_after_deleting_the_old_queues_is_finished_at_next_start(
+    backing_servers, admin, names, db, make_task_created
+):
+    """The process died holding every message in ``<queue>.migrating``, the old queues gone."""
+    exchange, queue = names
+    topology = ConsumerTopology(queue, DELAYS, 20)
+    channel = await admin.channel(publisher_confirms=True)
+    events = await declare_exchange(channel, exchange)
+    holding = await channel.declare_queue(
+        holding_queue(topology), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await holding.bind(events, routing_key="task.*")
+    ids = set()
+    for _ in range(10):
+        entry = make_task_created()
+        await events.publish(message(entry), routing_key="task.created")
+        ids.add(entry["id"])
+    await channel.close()
+    recorder = Recorder(ids)
+    url = backing_servers.service_amqp_urls.get("analytics", backing_servers.amqp_url)
+    async with consumers(url, db, exchange, queue, recorder):
+        await recorder.wait()
+    recorder.assert_each_once()
+    await assert_current_layout(admin, topology)
