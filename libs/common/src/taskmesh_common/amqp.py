@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
-__all__ = ["BrokerConnection"]
+__all__ = ["BrokerConnection", "broker_user"]
 
 logger = logging.getLogger("taskmesh.amqp")
+
+# The user aio-pika logs in as when the URL names none.
+_DEFAULT_USER = "guest"
+
+
+def broker_user(url: str) -> str:
+    """The broker user a connection to ``url`` authenticates as."""
+    return unquote(urlsplit(url).username or "") or _DEFAULT_USER
 
 
 class BrokerConnection:
     def __init__(self, url: str, *, name: str, max_delay: float = 5.0) -> None:
         self.url = url
         self.name = name
+        # The broker refuses a message whose ``user_id`` is not this user, so the property
+        # proves to consumers which user published it.
+        self.user = broker_user(url)
         self.max_delay = max_delay
         self.connection: AbstractRobustConnection | None = None
         self.connected = asyncio.Event()

@@ -41,6 +41,33 @@ Cidrs = Annotated[
 ]
 
 
+def _split_pairs(value: Any) -> Any:
+    # "owner=user,owner=user" in the environment, a mapping in code.
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for part in _split_commas(value):
+        owner, sep, user = part.partition("=")
+        if not sep or not owner.strip() or not user.strip():
+            raise ValueError("expected owner=user pairs, comma-separated")
+        pairs[owner.strip()] = user.strip()
+    return pairs
+
+
+def _known_owners(value: dict[str, str]) -> dict[str, str]:
+    from taskmesh_common.events.schemas import EVENT_OWNERS
+
+    unknown = sorted(set(value) - set(EVENT_OWNERS.values()))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} owns no event type")
+    return value
+
+
+PublisherUsers = Annotated[
+    dict[str, str], NoDecode, BeforeValidator(_split_pairs), AfterValidator(_known_owners)
+]
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service shares; a service subclasses it and adds its own.
 
@@ -88,6 +115,10 @@ class ServiceSettings(BaseSettings):
     events_exchange: str = "taskmesh.events"
     # Every queue a service declares is named after this prefix, so test runs can keep apart.
     queue_prefix: str = ""
+    # The broker user whose events of an owning service consumers accept, when it is not the
+    # user named after that service ("auth=guest,tasks=guest": a test harness publishing as
+    # the broker's admin). See taskmesh_common.events.ownership.
+    event_publisher_users: PublisherUsers = Field(default_factory=dict)
 
     auth_url: str = "http://127.0.0.1:8001"
     jwt_issuer: str = "taskmesh-auth"
@@ -151,6 +182,12 @@ class ServiceSettings(BaseSettings):
             name, problem = problems[server]
             if problem:
                 raise ValueError(f"TASKMESH_{name.upper()} {problem} (env=production)")
+        for owner, user in sorted(self.event_publisher_users.items()):
+            if user == DEFAULT_BROKER_USER:
+                raise ValueError(
+                    f"TASKMESH_EVENT_PUBLISHER_USERS maps {owner} to the broker's default "
+                    f"'guest' user; {owner} publishes as its own user (env=production)"
+                )
         return self
 
 

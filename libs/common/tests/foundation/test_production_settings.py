@@ -108,3 +108,25 @@ def test_production_reads_the_refused_values_from_the_environment(
 
 def urls_of(settings: ServiceSettings) -> tuple[str, str, str]:
     return settings.mongo_url, settings.amqp_url, settings.redis_url
+
+
+def test_production_refuses_accepting_an_owners_events_from_the_guest_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = refusal(event_publisher_users={"tasks": "taskmesh-tasks", "auth": "guest"})
+    assert "TASKMESH_EVENT_PUBLISHER_USERS" in message and "'guest'" in message
+    # A test harness publishing as the admin may (env=test), and another user may anywhere.
+    monkeypatch.setenv("TASKMESH_EVENT_PUBLISHER_USERS", "auth=guest, tasks=guest")
+    assert WithSecret(env="test").event_publisher_users == {"auth": "guest", "tasks": "guest"}
+    monkeypatch.setenv("TASKMESH_EVENT_PUBLISHER_USERS", "auth=taskmesh-auth")
+    assert WithSecret(env="production", **SAFE).event_publisher_users == {"auth": "taskmesh-auth"}
+
+
+@pytest.mark.parametrize("value", ["auth", "auth=", "analytics=guest", "atuh=taskmesh-auth"])
+def test_event_publisher_users_are_owner_user_pairs_of_owning_services(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("TASKMESH_EVENT_PUBLISHER_USERS", value)
+    with pytest.raises(ValidationError) as caught:
+        WithSecret(env="test")
+    assert "event_publisher_users" in str(caught.value)

@@ -34,4 +34,5 @@ def build_consumer(
         service=settings.service_name,
         prefetch=settings.consumer_prefetch,
         dedupe=False,
+        publisher_users=settings.event_publisher_users,
     )

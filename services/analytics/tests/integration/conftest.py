@@ -17,7 +17,7 @@ from analytics_service.api.app import create_app
 from analytics_service.config import Settings
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.amqp import BrokerConnection, broker_user
 from taskmesh_common.events import EventPublisher, outbox_entry
 from taskmesh_common.testing import unique_name
 from taskmesh_common.testing.servers import BackingServers
@@ -32,6 +32,8 @@ def make_settings(servers: BackingServers, **overrides: Any) -> Settings:
         "mongo_url": servers.mongo_url,
         "mongo_db": unique_name("analytics"),
         "amqp_url": servers.amqp_url,
+        # Events here are published as that URL's user (the admin), not as auth or tasks.
+        "event_publisher_users": dict.fromkeys(("auth", "tasks"), broker_user(servers.amqp_url)),
         "redis_url": servers.redis_url,
         "redis_prefix": unique_name("an") + ":",
         "events_exchange": unique_name("events"),

@@ -57,4 +57,5 @@ def build_consumer(
         handler=dispatch,
         db=db,
         service=settings.service_name,
+        publisher_users=settings.event_publisher_users,
     )

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from taskmesh_common.amqp import broker_user
 from taskmesh_common.testing import unique_name
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
@@ -23,6 +24,8 @@ def make_settings(servers: BackingServers, **overrides: Any) -> Settings:
         "mongo_url": servers.mongo_url,
         "mongo_db": unique_name("tasks"),
         "amqp_url": servers.amqp_url,
+        # Events here are published as that URL's user (the admin), not as auth or tasks.
+        "event_publisher_users": dict.fromkeys(("auth", "tasks"), broker_user(servers.amqp_url)),
         "redis_url": servers.redis_url,
         "events_exchange": unique_name("events"),
         "queue_prefix": unique_name("q") + ".",

@@ -20,7 +20,8 @@ Wiring in a lifespan (neither call blocks while the broker is away)::
     relay.start()                      # starts its publisher itself, once the broker answers
     consumer = Consumer(broker, exchange=settings.events_exchange,
                         queue=f"{settings.queue_prefix}tasks.user-events",
-                        routing_keys=["user.deleted"], handler=handle, db=db, service="tasks")
+                        routing_keys=["user.deleted"], handler=handle, db=db, service="tasks",
+                        publisher_users=settings.event_publisher_users)
     await consumer.start()             # returns once consuming, or after 10 s at most
     ...
     await consumer.stop(); await relay.stop(); await relay.publisher.close()

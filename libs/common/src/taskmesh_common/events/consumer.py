@@ -2,8 +2,9 @@
 
 For each message: an invalid envelope (or data that breaks its schema) is poison and goes
 straight to ``<queue>.dlq``, and so does an event whose ``source`` is not the service that
-owns its type (``EVENT_OWNERS``; a forgery, counted in ``events_foreign_source_total``); an
-event id already applied is acknowledged and skipped; otherwise the handler runs, the id
+owns its type (``EVENT_OWNERS``; a forgery, counted in ``events_foreign_source_total``), or
+whose publisher, the broker user the broker vouches for in ``user_id``, is not that service's
+(``ownership``; counted in ``events_foreign_publisher_total``); an event id already applied is acknowledged and skipped; otherwise the handler runs, the id
 is recorded, and only then is the message acked. A failing handler sends the message to
 the next retry queue (it comes back after that queue's delay); after ``max_attempts`` it
 goes to the dead-letter queue with the error. Both moves go through the consumer's own
@@ -20,7 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from opentelemetry import propagate, trace
 from pydantic import ValidationError
@@ -29,15 +29,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events.dedupe import DEFAULT_RETENTION, ProcessedEvents
 from taskmesh_common.events.envelope import Envelope
-from taskmesh_common.events.errors import EventError, ForeignSource
+from taskmesh_common.events.errors import EventError, ForeignPublisher, ForeignSource
 from taskmesh_common.events.forwarding import copy_message, forwarded_headers
 from taskmesh_common.events.metrics import (
     EVENTS_CONSUME_LAG,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
+    EVENTS_FOREIGN_PUBLISHER,
     EVENTS_FOREIGN_SOURCE,
 )
 from taskmesh_common.events.migration import migrate_old_layout
+from taskmesh_common.events.ownership import check_publisher, message_publisher
 from taskmesh_common.events.schemas import check_source, validate_event
 from taskmesh_common.events.topology import (
     ATTEMPT_HEADER,
@@ -75,6 +77,9 @@ class Consumer:
     the aggregate's version, say): a second delivery reaches it again and changes nothing,
     so the consumer neither looks the id up before (a round trip per message) nor records
     it after.
+
+    ``publisher_users`` maps an owning service to the broker user its events must come
+    from, when that is not the user named after it (``TASKMESH_EVENT_PUBLISHER_USERS``).
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Consumer:
         dedupe_retention: timedelta = DEFAULT_RETENTION,
         tracer_provider: trace.TracerProvider | None = None,
         dedupe: bool = True,
+        publisher_users: Mapping[str, str] | None = None,
     ) -> None:
         if max_attempts < 1 or not retry_delays_ms:
             raise ValueError("max_attempts must be >= 1 and retry_delays_ms not empty")
@@ -103,6 +109,7 @@ class Consumer:
         self.routing_keys = list(routing_keys)
         self.handler = handler
         self.service = service
+        self.publisher_users = dict(publisher_users or {})
         self.max_attempts = max_attempts
         self.prefetch = prefetch
         self.topology = ConsumerTopology(queue, tuple(retry_delays_ms), delivery_limit)
@@ -220,9 +227,15 @@ class Consumer:
             return
         try:
             check_source(envelope)
-        except ForeignSource as exc:
-            EVENTS_FOREIGN_SOURCE.labels(self.service, self.queue, envelope.type).inc()
-            await self._dead_letter(message, "foreign-source", exc)
+            publisher = message_publisher(message, self.broker.user)
+            check_publisher(envelope.type, publisher, self.publisher_users)
+        except (ForeignSource, ForeignPublisher) as exc:
+            source = isinstance(exc, ForeignSource)
+            counter = EVENTS_FOREIGN_SOURCE if source else EVENTS_FOREIGN_PUBLISHER
+            counter.labels(self.service, self.queue, envelope.type).inc()
+            await self._dead_letter(
+                message, "foreign-source" if source else "foreign-publisher", exc
+            )
             return
         EVENTS_CONSUME_LAG.labels(self.service, self.queue).observe(
             max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())
@@ -261,19 +274,23 @@ class Consumer:
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, self.queue, "processed").inc()
 
-    async def _send_to(self, queue_name: str, message: aio_pika.Message) -> None:
+    async def _send_to(
+        self, queue_name: str, message: AbstractIncomingMessage, headers: dict[str, Any]
+    ) -> None:
+        """A copy of ``message`` into one of our queues, published as our own broker user."""
         if self._requeue is None:
             raise RuntimeError("consumer is not started")
-        await self._requeue.publish(message, routing_key=queue_name, mandatory=True, timeout=10)
+        copy = copy_message(message, headers, user_id=self.broker.user)
+        await self._requeue.publish(copy, routing_key=queue_name, mandatory=True, timeout=10)
 
     async def _retry(
         self, message: AbstractIncomingMessage, envelope: Envelope, attempt: int, exc: Exception
     ) -> None:
-        headers = forwarded_headers(message)
+        headers = forwarded_headers(message, self.broker.user)
         headers[ATTEMPT_HEADER] = attempt + 1
         headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
         target = self.topology.retry_queue_for_attempt(attempt)
-        await self._send_to(target, copy_message(message, headers))
+        await self._send_to(target, message, headers)
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, self.queue, "retried").inc()
         logger.warning(
@@ -290,12 +307,12 @@ class Consumer:
     async def _dead_letter(
         self, message: AbstractIncomingMessage, reason: str, exc: Exception, attempt: int = 1
     ) -> None:
-        headers = forwarded_headers(message)
+        headers = forwarded_headers(message, self.broker.user)
         headers[DEAD_LETTER_REASON_HEADER] = reason
         headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
         headers[DEAD_LETTER_QUEUE_HEADER] = self.queue
         headers[ATTEMPT_HEADER] = attempt
-        await self._send_to(self.topology.dead_letter_queue, copy_message(message, headers))
+        await self._send_to(self.topology.dead_letter_queue, message, headers)
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, self.queue, "dead_lettered").inc()
         EVENTS_DEAD_LETTERED.labels(self.service, self.queue).inc()

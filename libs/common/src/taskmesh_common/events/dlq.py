@@ -16,6 +16,7 @@ from taskmesh_common.events.topology import (
     DEAD_LETTER_ERROR_HEADER,
     DEAD_LETTER_QUEUE_HEADER,
     DEAD_LETTER_REASON_HEADER,
+    PUBLISHER_HEADER,
     ROUTING_KEY_HEADER,
     declare_exchange,
 )
@@ -27,6 +28,7 @@ _OUR_HEADERS = {
     DEAD_LETTER_ERROR_HEADER,
     DEAD_LETTER_QUEUE_HEADER,
     DEAD_LETTER_REASON_HEADER,
+    PUBLISHER_HEADER,
     ROUTING_KEY_HEADER,
 }
 
@@ -71,6 +73,12 @@ class DeadLetter:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
+
+
+def _publisher(message: AbstractIncomingMessage) -> str | None:
+    """Who published the dead letter: recorded by the consumer that moved it, else its own."""
+    recorded = _text((message.headers or {}).get(PUBLISHER_HEADER))
+    return recorded or message.user_id or None
 
 
 def _original_routing_key(message: AbstractIncomingMessage) -> str | None:
@@ -140,6 +148,11 @@ async def replay_dead_letters(
     Each is removed from the dead-letter queue only after the broker confirmed its
     re-publication. At most the messages present at the start are replayed, so one that
     fails again (and comes back) is not replayed twice in one run. Returns the count.
+
+    Each keeps the broker user that published it as its ``user_id`` (consumers accept an
+    event only from its owner's user, ``ownership``). The broker takes that only from the
+    same user or one tagged ``impersonator``; a dead letter without a known publisher goes
+    out without ``user_id``, and consumers refuse it again.
     """
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     try:
@@ -161,7 +174,7 @@ async def replay_dead_letters(
                 for k, v in (message.headers or {}).items()
                 if k not in _OUR_HEADERS and k != "x-death"
             }
-            republished = copy_message(message, headers)
+            republished = copy_message(message, headers, user_id=_publisher(message))
             try:
                 await target.publish(republished, routing_key=routing_key, timeout=10)
             except Exception:

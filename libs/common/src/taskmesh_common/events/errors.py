@@ -5,12 +5,20 @@ Exception
       ├── UnknownEventType     no data model is registered for this type
       ├── InvalidEvent         an envelope or its data does not match its schema
       ├── ForeignSource        the event's source is not the service that owns its type
+      ├── ForeignPublisher     the broker user that published it is not the owner's
       └── PublishFailed        the broker did not confirm one or more messages
 """
 
 from __future__ import annotations
 
-__all__ = ["EventError", "ForeignSource", "InvalidEvent", "PublishFailed", "UnknownEventType"]
+__all__ = [
+    "EventError",
+    "ForeignPublisher",
+    "ForeignSource",
+    "InvalidEvent",
+    "PublishFailed",
+    "UnknownEventType",
+]
 
 
 class EventError(Exception):
@@ -28,6 +36,11 @@ class InvalidEvent(EventError, ValueError):
 
 class ForeignSource(EventError):
     """An event claims a type another service owns: a forgery or a misrouted producer."""
+
+
+class ForeignPublisher(EventError):
+    """An event published by a broker user other than its owner's: a forgery whatever its
+    ``source`` says (or a publisher that sets no ``user_id``)."""
 
 
 class PublishFailed(EventError):

@@ -8,6 +8,7 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_CONSUME_LAG",
     "EVENTS_DEAD_LETTERED",
+    "EVENTS_FOREIGN_PUBLISHER",
     "EVENTS_FOREIGN_SOURCE",
     "EVENTS_PUBLISHED",
     "EVENTS_UNROUTABLE",
@@ -58,6 +59,12 @@ EVENTS_FOREIGN_SOURCE = Counter(
     "events_foreign_source_total",
     "Events a consumer dead-lettered because their source is not the service that owns "
     "their type (forged, or published by the wrong service)",
+    ["service", "queue", "type"],
+)
+EVENTS_FOREIGN_PUBLISHER = Counter(
+    "events_foreign_publisher_total",
+    "Events a consumer dead-lettered because the broker user that published them (the "
+    "user_id property the broker checks) is not the owner's of their type",
     ["service", "queue", "type"],
 )
 EVENTS_CONSUME_LAG = Histogram(

@@ -41,6 +41,7 @@ from aiormq.exceptions import (
     ChannelPreconditionFailed,
 )
 
+from taskmesh_common.amqp import broker_user
 from taskmesh_common.events.forwarding import copy_message, forwarded_headers
 from taskmesh_common.events.topology import ConsumerTopology, declare_exchange
 
@@ -76,7 +77,7 @@ async def migrate_old_layout(
             if not await _needs_migration(connection, topology):
                 logger.info("queues already migrated", extra={"queue": topology.queue})
                 return False
-            await _migrate(connection, topology, exchange, routing_keys)
+            await _migrate(connection, topology, exchange, routing_keys, broker_user(url))
         return True
 
 
@@ -155,6 +156,7 @@ async def _migrate(
     topology: ConsumerTopology,
     exchange_name: str,
     routing_keys: Sequence[str],
+    user: str,
 ) -> None:
     old = await _other_arguments(connection, topology)
     holding = holding_queue(topology)
@@ -180,7 +182,7 @@ async def _migrate(
                 await main.unbind(events, routing_key=key)
             logger.info("old main queue unbound", extra={"queue": topology.queue})
         for name in old:  # the retry queues first: they dead-letter into the main queue
-            await _move_all(channel, requeue, name, holding)
+            await _move_all(channel, requeue, name, holding, user)
             await channel.queue_delete(name)
             logger.info("old queue deleted", extra={"queue": name})
 
@@ -188,7 +190,7 @@ async def _migrate(
         logger.info("current layout declared", extra={"queue": topology.queue})
         for key in routing_keys:
             await queue.unbind(events, routing_key=key)
-        await _move_all(channel, requeue, holding, topology.queue)
+        await _move_all(channel, requeue, holding, topology.queue, user)
         await channel.queue_delete(holding)
         logger.info("migration done, holding queue deleted", extra={"queue": holding})
     finally:
@@ -208,10 +210,11 @@ async def _until_no_consumer(channel: AbstractChannel, name: str) -> None:
 
 
 async def _move_all(
-    channel: AbstractChannel, requeue: AbstractExchange, source: str, target: str
+    channel: AbstractChannel, requeue: AbstractExchange, source: str, target: str, user: str
 ) -> None:
     """Move every message of ``source`` into ``target``, each acked once the broker confirmed
-    its copy; returns when ``source`` is empty."""
+    its copy; returns when ``source`` is empty. The copies are published as ``user`` (the
+    connection's), the publisher of each recorded in a header (``ownership``)."""
     queue = await channel.get_queue(source, ensure=False)
     moved = 0
     while True:
@@ -222,7 +225,7 @@ async def _move_all(
                 break
             await asyncio.sleep(_POLL_SECONDS)  # given back by a closing channel, not ready yet
             continue
-        copy = copy_message(message, forwarded_headers(message))
+        copy = copy_message(message, forwarded_headers(message, user), user_id=user)
         await requeue.publish(copy, routing_key=target, mandatory=True, timeout=10)
         await message.ack()
         moved += 1

@@ -31,6 +31,9 @@ def is_unroutable(exc: BaseException) -> bool:
 class EventPublisher:
     """Publishes envelope fields (an outbox entry or an envelope dump) as persistent messages.
 
+    Each message's ``user_id`` is the connection's broker user: the broker refuses any
+    other, so consumers know which user published it (``ownership``).
+
     Each message gets a PRODUCER span ``<type> publish``, a child of the trace context
     stored in the entry's ``headers`` (or of the current span), and carries that span's
     ``traceparent`` so the consumer continues the same trace.
@@ -113,6 +116,7 @@ class EventPublisher:
                     message_id=str(envelope_fields["id"]),
                     type=event_type,
                     app_id=str(envelope_fields.get("source", "")) or None,
+                    user_id=self.broker.user,
                     headers=headers,
                 )
                 await exchange.publish(

@@ -14,6 +14,7 @@ __all__ = [
     "DEAD_LETTER_ERROR_HEADER",
     "DEAD_LETTER_QUEUE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
+    "PUBLISHER_HEADER",
     "ROUTING_KEY_HEADER",
     "ConsumerTopology",
     "declare_exchange",
@@ -25,6 +26,10 @@ ROUTING_KEY_HEADER = "x-taskmesh-routing-key"
 DEAD_LETTER_REASON_HEADER = "x-taskmesh-dead-letter-reason"
 DEAD_LETTER_ERROR_HEADER = "x-taskmesh-error"
 DEAD_LETTER_QUEUE_HEADER = "x-taskmesh-queue"
+# The broker user that published the event, recorded when a consumer moves it (its own
+# ``user_id`` then replaces the publisher's); believed only on a message whose ``user_id`` is
+# the consumer's own user (see taskmesh_common.events.ownership).
+PUBLISHER_HEADER = "x-taskmesh-publisher"
 
 
 async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:

@@ -37,6 +37,8 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> No
 
 def make_consumer(broker, db, exchange, queue_name, handler, **kwargs: Any) -> Consumer:
     kwargs.setdefault("routing_keys", ["task.*"])
+    # These tests publish as the broker user of the fixture's connection, not as tasks.
+    kwargs.setdefault("publisher_users", {"tasks": broker.user, "auth": broker.user})
     return Consumer(
         broker,
         exchange=exchange,
@@ -229,6 +231,47 @@ async def test_event_from_a_service_not_owning_its_type_is_dead_lettered_and_cou
         {"service": "test", "queue": queue_name, "type": "task.created"},
     )
     assert counted == 1
+
+
+async def test_event_published_by_a_user_other_than_its_owners_is_dead_lettered_and_counted(
+    broker, db, exchange, queue_name, publish_raw, spy, make_task_created
+):
+    """The source is right, but the broker user is not tasks': published as the fixture's
+    user (the broker checks ``user_id``), and once without any ``user_id``."""
+    applied: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        applied.append(envelope)
+
+    consumer = make_consumer(broker, db, exchange, queue_name, handler, publisher_users={})
+    publisher = EventPublisher(broker, exchange)
+    await consumer.start()
+    await publisher.start()
+    signed, unsigned = make_task_created(), make_task_created()
+    try:
+        await publisher.publish(signed)
+        body = json.dumps({k: unsigned[k] for k in ENVELOPE_FIELDS}).encode()
+        await publish_raw("task.created", body, message_id=unsigned["id"])
+        await eventually(lambda: consumed(queue_name, "dead_lettered") == 2)
+        letters = await list_dead_letters(await broker.wait(), queue_name)
+        [published, _] = await spy.collect(2)
+    finally:
+        await consumer.stop()
+        await publisher.close()
+    assert published.user_id == broker.user
+    assert applied == []
+    assert {letter.message_id: letter.reason for letter in letters} == {
+        signed["id"]: "foreign-publisher",
+        unsigned["id"]: "foreign-publisher",
+    }
+    errors = {letter.message_id: letter.error or "" for letter in letters}
+    assert f"broker user {broker.user!r}" in errors[signed["id"]]
+    assert "no user_id" in errors[unsigned["id"]]
+    counted = REGISTRY.get_sample_value(
+        "events_foreign_publisher_total",
+        {"service": "test", "queue": queue_name, "type": "task.created"},
+    )
+    assert counted == 2
 
 
 async def test_dead_lettered_event_is_applied_after_replay(

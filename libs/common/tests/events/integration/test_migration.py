@@ -18,7 +18,7 @@ import aio_pika
 import aiormq
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
-from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.amqp import BrokerConnection, broker_user
 from taskmesh_common.events import Consumer, Envelope
 from taskmesh_common.events.envelope import envelope_body
 from taskmesh_common.events.migration import holding_queue, lock_queue
@@ -36,6 +36,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 # Long delays: the retry queues' messages are still there when the consumer starts.
 DELAYS = (60_000, 120_000)
 ROUTING_KEYS = ["task.*"]
+# The broker's admin, which publishes the events here (every test server set has it).
+ADMIN_USER = "guest"
 
 
 @pytest.fixture
@@ -46,6 +48,7 @@ def names() -> tuple[str, str]:
 
 @pytest.fixture
 async def admin(backing_servers: BackingServers) -> AsyncIterator[AbstractConnection]:
+    assert broker_user(backing_servers.amqp_url) == ADMIN_USER
     connection = await aio_pika.connect(backing_servers.amqp_url, timeout=10)
     async with connection:
         yield connection
@@ -80,12 +83,14 @@ async def declare_old_layout(channel: AbstractChannel, exchange: str, queue: str
 
 
 def message(entry: dict[str, Any], **headers: Any) -> aio_pika.Message:
+    """The event as the admin connection publishes it, standing in for the tasks service."""
     return aio_pika.Message(
         envelope_body(entry),
         message_id=entry["id"],
         type=entry["type"],
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        user_id=ADMIN_USER,
         headers=headers or None,
     )
 
@@ -165,6 +170,7 @@ async def consumers(
             db=db,
             service="analytics",
             retry_delays_ms=DELAYS,
+            publisher_users={"tasks": ADMIN_USER},
         )
         for broker in brokers
     ]

@@ -10,7 +10,7 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractConnection
-from taskmesh_common.amqp import BrokerConnection
+from taskmesh_common.amqp import BrokerConnection, broker_user
 from taskmesh_common.events import Consumer, Envelope
 from taskmesh_common.events.dlq import DeadLetter, list_dead_letters
 from taskmesh_common.events.envelope import envelope_body
@@ -51,6 +51,7 @@ async def test_retries_and_dead_letters_work_under_the_services_own_broker_user(
             raise RuntimeError("database hiccup")
         applied.set()
 
+    admin_user = broker_user(backing_servers.amqp_url)
     url = backing_servers.service_amqp_urls.get("analytics", backing_servers.amqp_url)
     broker = BrokerConnection(url, name=unique_name("analytics"))
     broker.start()
@@ -62,6 +63,8 @@ async def test_retries_and_dead_letters_work_under_the_services_own_broker_user(
         handler=handler,
         db=db,
         service="analytics",
+        # The events come from the admin connection, standing in for the tasks service.
+        publisher_users={"tasks": admin_user},
         retry_delays_ms=(100, 200),
         max_attempts=3,
     )
@@ -75,7 +78,7 @@ async def test_retries_and_dead_letters_work_under_the_services_own_broker_user(
             (envelope_body(broken), broken["id"]),
             (b"not json", "poison"),
         ]:
-            message = aio_pika.Message(body, message_id=message_id)
+            message = aio_pika.Message(body, message_id=message_id, user_id=admin_user)
             await events.publish(message, routing_key="task.created")
         await asyncio.wait_for(applied.wait(), 60)
         letters = await dead_letters(admin, queue, 2)
