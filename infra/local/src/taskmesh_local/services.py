@@ -10,7 +10,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from taskmesh_local import broker_users, net, runner, web_console
 from taskmesh_local.config import LocalError
@@ -21,6 +21,7 @@ from taskmesh_local.runner import Part
 __all__ = [
     "SERVICE_NAMES",
     "RunningServices",
+    "publisher_users_env",
     "service_env",
     "service_part",
     "start_services",
@@ -30,6 +31,10 @@ __all__ = [
 SERVICE_NAMES = ("auth", "tasks", "analytics", "gateway")
 
 ADMIN_EMAIL = "admin@taskmesh.local"
+# The services whose events consumers accept only from their broker user
+# (taskmesh_common.events.schemas.EVENT_OWNERS).
+EVENT_OWNERS = ("auth", "tasks")
+PUBLISHER_USERS_VAR = "TASKMESH_EVENT_PUBLISHER_USERS"
 # Where the gateway connects to the other services from.
 GATEWAY_ADDRESS = "127.0.0.1/32"
 
@@ -72,6 +77,27 @@ def service_env(
         "TASKMESH_PORT": str(ports[name]),
         **({"TASKMESH_INTERNAL_PORT": str(internal_ports[name])} if internal_ports else {}),
     }
+
+
+def publisher_users_env(user_env: Mapping[str, str]) -> dict[str, str]:
+    """``TASKMESH_EVENT_PUBLISHER_USERS`` for services started with ``user_env``.
+
+    An owner of event types without a broker user of its own there (no
+    ``TASKMESH_<NAME>_AMQP_URL`` on that broker) publishes as the user of
+    ``TASKMESH_AMQP_URL``, the broker's admin on test servers; consumers must accept it.
+    Empty when each owner has its own user, or the variable is set already.
+    """
+    if PUBLISHER_USERS_VAR in user_env:
+        return {}
+    shared = user_env.get("TASKMESH_AMQP_URL", "")
+    pairs = []
+    for owner in EVENT_OWNERS:
+        own = user_env.get(broker_users.url_var(owner), "")
+        url = own if own and _same_server(own, shared) else shared
+        user = unquote(urlsplit(url).username or "") or "guest"
+        if user != owner:
+            pairs.append(f"{owner}={user}")
+    return {PUBLISHER_USERS_VAR: ",".join(pairs)} if pairs else {}
 
 
 def _same_server(url: str, other: str) -> bool:
@@ -174,6 +200,7 @@ def start_services(
         ports=chosen, internal_ports=internal, layout=Layout(base), _own_dir=own_dir
     )
     user_env = {**os.environ, **env}
+    user_env |= publisher_users_env(user_env)
     inherited = broker_users.without_service_urls(user_env)
     try:
         # The gateway last: it fetches auth's keys and proxies to the rest.
