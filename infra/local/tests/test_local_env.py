@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from taskmesh_local.services import service_env
+from taskmesh_local.services import publisher_users_env, service_env
 from taskmesh_local.stack import Stack
 
 PORTS = {"auth": 9001, "tasks": 9002, "analytics": 9003, "gateway": 9080}
@@ -92,6 +92,26 @@ def test_a_service_gets_its_own_broker_url_from_the_env_file_and_nobody_elses() 
     other = {**user, "TASKMESH_AMQP_URL": "amqp://guest:guest@127.0.0.1:6000/"}
     env = service_env("tasks", PORTS, defaults={}, user_env=other)
     assert env["TASKMESH_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:6000/"
+
+
+def test_consumers_accept_an_owners_events_from_the_shared_user_only_when_it_has_none() -> None:
+    shared = {"TASKMESH_AMQP_URL": "amqp://guest:guest@127.0.0.1:5999/"}
+    own = {
+        "TASKMESH_AUTH_AMQP_URL": "amqp://auth:a-secret@127.0.0.1:5999/",
+        "TASKMESH_TASKS_AMQP_URL": "amqp://tasks:t-secret@127.0.0.1:5999/",
+    }
+    assert publisher_users_env({**shared, **own}) == {}
+    # tasks' own URL is of another broker: tasks publishes as guest.
+    stale = {**own, "TASKMESH_TASKS_AMQP_URL": "amqp://tasks:t-secret@127.0.0.1:6000/"}
+    assert publisher_users_env({**shared, **stale}) == {
+        "TASKMESH_EVENT_PUBLISHER_USERS": "tasks=guest"
+    }
+    assert publisher_users_env(shared) == {
+        "TASKMESH_EVENT_PUBLISHER_USERS": "auth=guest,tasks=guest"
+    }
+    assert publisher_users_env({}) == {"TASKMESH_EVENT_PUBLISHER_USERS": "auth=guest,tasks=guest"}
+    chosen = {**shared, "TASKMESH_EVENT_PUBLISHER_USERS": "auth=ops"}
+    assert publisher_users_env(chosen) == {}
 
 
 def test_stack_gives_auth_alone_a_kept_key_encryption_key(tmp_path: Path) -> None:

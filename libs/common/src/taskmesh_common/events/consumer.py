@@ -132,6 +132,11 @@ class Consumer:
     def queue(self) -> str:
         return self.topology.queue
 
+    @property
+    def _own(self) -> tuple[str, str]:
+        """Our broker user and requeue exchange: where our own copies come from."""
+        return self.broker.user, self.topology.requeue_exchange
+
     async def start(self, start_timeout: float = 10.0) -> None:
         if self._setup_task is None:
             self._setup_task = asyncio.create_task(
@@ -227,7 +232,7 @@ class Consumer:
             return
         try:
             check_source(envelope)
-            publisher = message_publisher(message, self.broker.user)
+            publisher = message_publisher(message, *self._own)
             check_publisher(envelope.type, publisher, self.publisher_users)
         except (ForeignSource, ForeignPublisher) as exc:
             source = isinstance(exc, ForeignSource)
@@ -286,7 +291,7 @@ class Consumer:
     async def _retry(
         self, message: AbstractIncomingMessage, envelope: Envelope, attempt: int, exc: Exception
     ) -> None:
-        headers = forwarded_headers(message, self.broker.user)
+        headers = forwarded_headers(message, self._own)
         headers[ATTEMPT_HEADER] = attempt + 1
         headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
         target = self.topology.retry_queue_for_attempt(attempt)
@@ -307,7 +312,7 @@ class Consumer:
     async def _dead_letter(
         self, message: AbstractIncomingMessage, reason: str, exc: Exception, attempt: int = 1
     ) -> None:
-        headers = forwarded_headers(message, self.broker.user)
+        headers = forwarded_headers(message, self._own)
         headers[DEAD_LETTER_REASON_HEADER] = reason
         headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
         headers[DEAD_LETTER_QUEUE_HEADER] = self.queue

@@ -14,21 +14,22 @@ __all__ = ["copy_message", "forwarded_headers"]
 
 
 def forwarded_headers(
-    message: AbstractIncomingMessage, own_user: str | None = None
+    message: AbstractIncomingMessage, own: tuple[str, str] | None = None
 ) -> dict[str, Any]:
     """The message's headers (trace context included), remembering its original routing key.
 
-    With ``own_user`` (the broker user that will publish the copy), the publisher the copy
-    is about to lose (its ``user_id`` becomes ``own_user``) is recorded in
-    ``PUBLISHER_HEADER``; a header the message came with is kept only when it was believed.
+    With ``own``, the broker user that will publish the copy and the consumer's requeue
+    exchange, the publisher the copy is about to lose (its ``user_id`` becomes that user) is
+    recorded in ``PUBLISHER_HEADER``; a header the message came with is kept only when it was
+    believed (``ownership.message_publisher``).
     """
     # x-death is the broker's own record of dead-lettering; it must not travel further.
     headers = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
     # After a retry the message arrives with the queue's name as routing key.
     headers.setdefault(ROUTING_KEY_HEADER, message.routing_key or "")
-    if own_user is not None:
+    if own is not None:
         headers.pop(PUBLISHER_HEADER, None)
-        if (publisher := message_publisher(message, own_user)) is not None:
+        if (publisher := message_publisher(message, *own)) is not None:
             headers[PUBLISHER_HEADER] = publisher
     return headers
 

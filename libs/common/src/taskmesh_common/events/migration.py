@@ -225,7 +225,8 @@ async def _move_all(
                 break
             await asyncio.sleep(_POLL_SECONDS)  # given back by a closing channel, not ready yet
             continue
-        copy = copy_message(message, forwarded_headers(message, user), user_id=user)
+        headers = forwarded_headers(message, (user, requeue.name))
+        copy = copy_message(message, headers, user_id=user)
         await requeue.publish(copy, routing_key=target, mandatory=True, timeout=10)
         await message.ack()
         moved += 1

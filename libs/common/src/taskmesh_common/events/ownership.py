@@ -11,15 +11,16 @@ after the service, ``TASKMESH_EVENT_PUBLISHER_USERS`` maps an owner to another).
 A consumer moving a message to a retry or dead-letter queue publishes the copy itself, so
 the copy's ``user_id`` is the consumer's own user; it records the publisher it had checked
 in ``PUBLISHER_HEADER``. That header is believed only on a message whose ``user_id`` is the
-consumer's own user: only the consumer's service can publish such a message, so another
-service cannot use the header to claim a publisher.
+consumer's own user and that came through the consumer's own requeue exchange (the retry
+queues dead-letter into it): only the consumer's service may publish as that user or write
+on that exchange, so no other service can use the header to claim a publisher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aio_pika.abc import AbstractMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from taskmesh_common.events.errors import ForeignPublisher, UnknownEventType
 from taskmesh_common.events.schemas import EVENT_OWNERS
@@ -28,11 +29,14 @@ from taskmesh_common.events.topology import PUBLISHER_HEADER
 __all__ = ["check_publisher", "message_publisher", "publisher_user"]
 
 
-def message_publisher(message: AbstractMessage, own_user: str) -> str | None:
+def message_publisher(
+    message: AbstractIncomingMessage, own_user: str, own_exchange: str
+) -> str | None:
     """The broker user that published ``message``, as the broker vouches for it; ``None``
-    when the publisher set no ``user_id``."""
+    when the publisher set no ``user_id``. ``own_user`` and ``own_exchange``: the consumer's
+    broker user and requeue exchange, through which its own copies come back."""
     user_id = message.user_id or None
-    if user_id is not None and user_id == own_user:
+    if user_id is not None and user_id == own_user and message.exchange == own_exchange:
         recorded = (message.headers or {}).get(PUBLISHER_HEADER)
         if isinstance(recorded, bytes):
             recorded = recorded.decode("utf-8", "replace")
