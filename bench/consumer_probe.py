@@ -29,6 +29,7 @@ __all__ = ["analytics_alone"]
 async def analytics_alone(
     amqp_url: str, exchange: str, analytics_internal_url: str, *, events: int, owners: int = 16
 ) -> dict[str, Any]:
+    # amqp_url: the tasks service's broker user (analytics takes task events from it alone);
     # analytics_internal_url: its internal listener, where /metrics is.
     people = [str(uuid.uuid4()) for _ in range(owners)]
     entries = [created_entry(str(ObjectId()), people[i % owners]) for i in range(events)]

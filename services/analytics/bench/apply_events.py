@@ -132,7 +132,7 @@ async def e2e(args: argparse.Namespace) -> None:
     import httpx
     from analytics_service.api.app import create_app
     from analytics_service.config import Settings
-    from taskmesh_common.amqp import BrokerConnection
+    from taskmesh_common.amqp import BrokerConnection, broker_user
     from taskmesh_common.events import EventPublisher
     from taskmesh_common.testing.tokens import TokenFactory
 
@@ -146,6 +146,10 @@ async def e2e(args: argparse.Namespace) -> None:
         redis_prefix=f"bench{tag}:",
         events_exchange=f"bench_events_{tag}",
         queue_prefix=f"bench{tag}.",
+    )
+    # The bench publishes the task events itself, as the consumer's own broker user.
+    settings = settings.model_copy(
+        update={"event_publisher_users": {"tasks": broker_user(settings.amqp_url)}}
     )
     tokens = TokenFactory()
     app = create_app(settings, verifier=tokens.verifier())
