@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,15 @@ class Spy:
 
         await asyncio.wait_for(pull(), timeout)
         return self.messages
+
+    @staticmethod
+    def in_version_order(messages: list[AbstractIncomingMessage]) -> bool:
+        """Whether each subject's events arrived in the order of their ``data.version``."""
+        versions: dict[str, list[int]] = {}
+        for message in messages:
+            body = json.loads(message.body)
+            versions.setdefault(body["subject"], []).append(body["data"]["version"])
+        return all(v == sorted(v) for v in versions.values())
 
     async def quiet_for(self, seconds: float) -> list[AbstractIncomingMessage]:
         """Everything that arrives within ``seconds`` (to prove nothing more comes)."""

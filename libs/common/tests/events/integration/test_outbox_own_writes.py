@@ -77,42 +77,6 @@ async def test_a_write_of_this_process_goes_out_with_one_read_and_one_write(
     assert all(CLAIM_FIELD not in doc for doc in left)
 
 
-async def test_producers_writing_while_their_relay_publishes_lose_nothing_and_repeat_nothing(
-    broker, db, exchange, spy, make_task_created, relay_for
-):
-    ids = [unique_name("doc") for _ in range(10)]
-    await db.tasks.insert_many([{"_id": i, "writes": [], OUTBOX_FIELD: []} for i in ids])
-    relay = relay_for(db, broker, exchange, grace_seconds=5)
-    sent: list[str] = []
-
-    async def produce(doc_id: str) -> None:
-        for n in range(30):
-            entry = make_task_created(task_id=doc_id, version=n + 1)
-            sent.append(entry["id"])
-            await db.tasks.update_one(
-                {"_id": doc_id}, {"$push": {"writes": n, OUTBOX_FIELD: entry}}
-            )
-            relay.wrote("tasks", doc_id)
-
-    relay.start()
-    try:
-        await asyncio.gather(*(produce(i) for i in ids))
-        await published_everything(db.tasks)
-        messages = await spy.collect(len(sent), timeout=15)
-        await spy.quiet_for(0.5)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
-    assert sum([len(doc["writes"]) async for doc in db.tasks.find({})], 0) == 300
-    # Exactly once: a write during its document's publish waits for the next cycle.
-    assert Counter(m.message_id for m in spy.messages) == Counter(sent)
-    versions: dict[str, list[int]] = {}
-    for message in messages:
-        body = json.loads(message.body)
-        versions.setdefault(body["subject"], []).append(body["data"]["version"])
-    assert all(v == sorted(v) for v in versions.values())
-
-
 async def test_another_replicas_background_pass_leaves_fresh_writes_to_their_writer(
     broker, db, exchange, spy, make_task_created, relay_for
 ):
