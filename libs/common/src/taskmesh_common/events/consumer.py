@@ -3,13 +3,14 @@
 For each message: an invalid envelope (or data that breaks its schema) is poison and goes
 straight to ``<queue>.dlq``, and so does an event whose ``source`` is not the service that
 owns its type (``EVENT_OWNERS``; a forgery, counted in ``events_foreign_source_total``), or
-whose publisher, the broker user the broker vouches for in ``user_id``, is not that service's
-(``ownership``; counted in ``events_foreign_publisher_total``); an event id already applied is acknowledged and skipped; otherwise the handler runs, the id
-is recorded, and only then is the message acked. A failing handler sends the message to
-the next retry queue (it comes back after that queue's delay); after ``max_attempts`` it
-goes to the dead-letter queue with the error. Both moves go through the consumer's own
-requeue exchange (``ConsumerTopology``); queues found with other arguments are migrated
-at start (``migration``).
+whose publisher, the broker user the broker vouches for in ``user_id``, is not that
+service's (``ownership``; counted in ``events_foreign_publisher_total``); an event id
+already applied is acknowledged and skipped; otherwise the handler runs, the id is
+recorded, and only then is the message acked. A failing handler sends the message to the
+next retry queue (it comes back after that queue's delay); after ``max_attempts`` it goes
+to the dead-letter queue with the error. Both moves go through the consumer's own requeue
+exchange (``requeue``); queues found with other arguments are migrated at start
+(``migration``).
 """
 
 from __future__ import annotations
@@ -30,22 +31,18 @@ from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events.dedupe import DEFAULT_RETENTION, ProcessedEvents
 from taskmesh_common.events.envelope import Envelope
 from taskmesh_common.events.errors import EventError, ForeignPublisher, ForeignSource
-from taskmesh_common.events.forwarding import copy_message, forwarded_headers
 from taskmesh_common.events.metrics import (
     EVENTS_CONSUME_LAG,
     EVENTS_CONSUMED,
-    EVENTS_DEAD_LETTERED,
     EVENTS_FOREIGN_PUBLISHER,
     EVENTS_FOREIGN_SOURCE,
 )
 from taskmesh_common.events.migration import migrate_old_layout
 from taskmesh_common.events.ownership import check_publisher, message_publisher
+from taskmesh_common.events.requeue import Requeue
 from taskmesh_common.events.schemas import check_source, validate_event
 from taskmesh_common.events.topology import (
     ATTEMPT_HEADER,
-    DEAD_LETTER_ERROR_HEADER,
-    DEAD_LETTER_QUEUE_HEADER,
-    DEAD_LETTER_REASON_HEADER,
     ConsumerTopology,
     declare_exchange,
 )
@@ -121,7 +118,7 @@ class Consumer:
         self._setup_task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._requeue: AbstractExchange | None = None
+        self._requeue: Requeue | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_flight = 0
@@ -131,11 +128,6 @@ class Consumer:
     @property
     def queue(self) -> str:
         return self.topology.queue
-
-    @property
-    def _own(self) -> tuple[str, str]:
-        """Our broker user and requeue exchange: where our own copies come from."""
-        return self.broker.user, self.topology.requeue_exchange
 
     async def start(self, start_timeout: float = 10.0) -> None:
         if self._setup_task is None:
@@ -202,7 +194,12 @@ class Consumer:
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange: AbstractExchange = await declare_exchange(channel, self.exchange_name)
         queue = await self.topology.declare(channel, exchange, self.routing_keys)
-        self._requeue = await self.topology.declare_requeue_exchange(publish_channel)
+        self._requeue = Requeue(
+            await self.topology.declare_requeue_exchange(publish_channel),
+            self.topology,
+            self.broker.user,
+            self.service,
+        )
         self._channel, self._publish_channel, self._queue = channel, publish_channel, queue
         self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
@@ -223,22 +220,25 @@ class Consumer:
                 self._idle.set()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
+        requeue = self._requeue
+        if requeue is None:
+            raise RuntimeError("consumer is not started")
         headers = _text_headers(message.headers or {})
         try:
             envelope = Envelope.model_validate_json(message.body)
             validate_event(envelope)
         except (ValidationError, EventError) as exc:
-            await self._dead_letter(message, "invalid-event", exc)
+            await requeue.dead_letter(message, "invalid-event", exc)
             return
         try:
             check_source(envelope)
-            publisher = message_publisher(message, *self._own)
+            publisher = message_publisher(message, *requeue.own)
             check_publisher(envelope.type, publisher, self.publisher_users)
         except (ForeignSource, ForeignPublisher) as exc:
             source = isinstance(exc, ForeignSource)
             counter = EVENTS_FOREIGN_SOURCE if source else EVENTS_FOREIGN_PUBLISHER
             counter.labels(self.service, self.queue, envelope.type).inc()
-            await self._dead_letter(
+            await requeue.dead_letter(
                 message, "foreign-source" if source else "foreign-publisher", exc
             )
             return
@@ -272,64 +272,12 @@ class Consumer:
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
                 if attempt >= self.max_attempts:
-                    await self._dead_letter(message, "max-attempts", exc, attempt=attempt)
+                    await requeue.dead_letter(message, "max-attempts", exc, attempt=attempt)
                 else:
-                    await self._retry(message, envelope, attempt, exc)
+                    await requeue.retry(message, envelope, attempt, exc)
                 return
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, self.queue, "processed").inc()
-
-    async def _send_to(
-        self, queue_name: str, message: AbstractIncomingMessage, headers: dict[str, Any]
-    ) -> None:
-        """A copy of ``message`` into one of our queues, published as our own broker user."""
-        if self._requeue is None:
-            raise RuntimeError("consumer is not started")
-        copy = copy_message(message, headers, user_id=self.broker.user)
-        await self._requeue.publish(copy, routing_key=queue_name, mandatory=True, timeout=10)
-
-    async def _retry(
-        self, message: AbstractIncomingMessage, envelope: Envelope, attempt: int, exc: Exception
-    ) -> None:
-        headers = forwarded_headers(message, self._own)
-        headers[ATTEMPT_HEADER] = attempt + 1
-        headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
-        target = self.topology.retry_queue_for_attempt(attempt)
-        await self._send_to(target, message, headers)
-        await message.ack()
-        EVENTS_CONSUMED.labels(self.service, self.queue, "retried").inc()
-        logger.warning(
-            "event handler failed, retrying later",
-            extra={
-                "queue": self.queue,
-                "event_id": envelope.id,
-                "event_type": envelope.type,
-                "attempt": attempt,
-                "error": f"{type(exc).__name__}: {exc}"[:300],
-            },
-        )
-
-    async def _dead_letter(
-        self, message: AbstractIncomingMessage, reason: str, exc: Exception, attempt: int = 1
-    ) -> None:
-        headers = forwarded_headers(message, self._own)
-        headers[DEAD_LETTER_REASON_HEADER] = reason
-        headers[DEAD_LETTER_ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:1000]
-        headers[DEAD_LETTER_QUEUE_HEADER] = self.queue
-        headers[ATTEMPT_HEADER] = attempt
-        await self._send_to(self.topology.dead_letter_queue, message, headers)
-        await message.ack()
-        EVENTS_CONSUMED.labels(self.service, self.queue, "dead_lettered").inc()
-        EVENTS_DEAD_LETTERED.labels(self.service, self.queue).inc()
-        logger.error(
-            "event dead-lettered",
-            extra={
-                "queue": self.queue,
-                "message_id": message.message_id,
-                "reason": reason,
-                "error": f"{type(exc).__name__}: {exc}"[:300],
-            },
-        )
 
 
 def _attempt(headers: Mapping[str, Any]) -> int:
