@@ -80,9 +80,10 @@ async def test_a_write_of_this_process_goes_out_with_one_read_and_one_write(
 async def test_another_replicas_background_pass_leaves_fresh_writes_to_their_writer(
     broker, db, exchange, spy, make_task_created, relay_for
 ):
-    writer = relay_for(db, broker, exchange, grace_seconds=5)
+    # A grace far above the writer's publishing time, even on a busy machine.
+    writer = relay_for(db, broker, exchange, grace_seconds=30)
     # Another replica, scanning all the time: it must not publish what the writer publishes.
-    other = relay_for(db, broker, exchange, grace_seconds=5, scan_interval=0.02)
+    other = relay_for(db, broker, exchange, grace_seconds=30, scan_interval=0.02)
     other.start()
     await asyncio.sleep(0.5)  # past its first cycle's scan, which takes whatever it finds
     writer.start()
