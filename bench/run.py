@@ -588,7 +588,7 @@ async def _writes_and_after(
 ) -> None:
     """Writes and the pipeline on the traced set, memory at the end, the broker and
     analytics alone."""
-    # The first writes pay for connections and the relay's first claims: a user who is no
+    # The first writes pay for connections and the relay's first cycles: a user who is no
     # writer takes that cost before anything is counted.
     stack.create_tasks(running.urls["tasks"], stack.new_user(running.urls["auth"], "warm"), 40)
     await asyncio.sleep(2)

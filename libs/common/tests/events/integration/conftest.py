@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pymongo.asynchronous.database import AsyncDatabase
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import OUTBOX_FIELD, EventPublisher, OutboxRelay, outbox_entry
+from taskmesh_common.events.outbox import PENDING
 from taskmesh_common.events.topology import declare_exchange
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_common.testing import unique_name
@@ -192,3 +193,18 @@ def relay_for() -> Callable[..., OutboxRelay]:
         )
 
     return make
+
+
+@pytest.fixture
+def drained() -> Callable[..., Awaitable[None]]:
+    """``await drained(collection)``: returns once no document of ``collection`` holds a
+    pending outbox entry (fails after ``timeout`` seconds)."""
+
+    async def wait(collection: Any, timeout: float = 30.0) -> None:
+        async def poll() -> None:
+            while await collection.count_documents(PENDING):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(poll(), timeout)
+
+    return wait

@@ -12,20 +12,12 @@ import aio_pika
 import pytest
 from pymongo import monitoring
 from taskmesh_common.events import DELETED_FIELD, OUTBOX_FIELD, EventPublisher, OutboxRelay
-from taskmesh_common.events.outbox import CLAIM_FIELD, PENDING
+from taskmesh_common.events.outbox import CLAIM_FIELD
 from taskmesh_common.events.outbox.claims import settle
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_common.testing import unique_name
 
 pytestmark = pytest.mark.integration
-
-
-async def published_everything(collection: Any, timeout: float = 20.0) -> None:
-    async def poll() -> None:
-        while await collection.count_documents(PENDING):
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_relays_claiming_the_same_documents_at_once_each_get_their_own(
@@ -49,7 +41,7 @@ async def test_relays_claiming_the_same_documents_at_once_each_get_their_own(
 
 
 async def test_a_relay_killed_mid_publish_is_taken_over_once_its_claim_expires(
-    broker, db, exchange, spy, task_docs, relay_for
+    broker, db, exchange, spy, task_docs, relay_for, drained
 ):
     docs = task_docs(4, updated=4)  # two events each
     await db.tasks.insert_many(docs)
@@ -71,7 +63,7 @@ async def test_a_relay_killed_mid_publish_is_taken_over_once_its_claim_expires(
         assert len(await spy.quiet_for(1.0)) == 4  # the claims still hold
         await spy.collect(4 + 8, timeout=10)
         taken_over_after = loop.time() - died_at
-        await published_everything(db.tasks)
+        await drained(db.tasks)
         await spy.quiet_for(0.5)
     finally:
         await survivor.stop()
@@ -118,7 +110,7 @@ async def test_an_entry_written_while_its_document_is_claimed_goes_out_after_the
 
 @pytest.mark.parametrize("notify", ["kick", "wrote"])
 async def test_producers_writing_while_the_relay_publishes_lose_no_write_and_no_event(
-    broker, db, exchange, spy, make_task_created, notify
+    broker, db, exchange, spy, make_task_created, notify, drained
 ):
     """Named for a claim (``kick``) or as the process's own writes (``wrote``, no claim:
     a write during its document's publish waits for the next cycle)."""
@@ -139,7 +131,7 @@ async def test_producers_writing_while_the_relay_publishes_lose_no_write_and_no_
     relay.start()
     try:
         await asyncio.gather(*(produce(i) for i in ids))
-        await published_everything(db.docs, timeout=30)
+        await drained(db.docs, timeout=30)
         messages = await spy.collect(len(sent), timeout=15)
         await spy.quiet_for(0.5)
     finally:

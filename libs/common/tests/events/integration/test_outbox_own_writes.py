@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 from taskmesh_common.events import OUTBOX_FIELD
-from taskmesh_common.events.outbox import CLAIM_FIELD, PENDING
+from taskmesh_common.events.outbox import CLAIM_FIELD
 from taskmesh_common.mongo import create_mongo_client
 from taskmesh_common.testing import unique_name
 
@@ -34,14 +34,6 @@ class Commands(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
-
-
-async def published_everything(collection: Any, timeout: float = 30.0) -> None:
-    async def poll() -> None:
-        while await collection.count_documents(PENDING):
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_a_write_of_this_process_goes_out_with_one_read_and_one_write(
@@ -78,7 +70,7 @@ async def test_a_write_of_this_process_goes_out_with_one_read_and_one_write(
 
 
 async def test_another_replicas_background_pass_leaves_fresh_writes_to_their_writer(
-    broker, db, exchange, spy, make_task_created, relay_for
+    broker, db, exchange, spy, make_task_created, relay_for, drained
 ):
     # A grace far above the writer's publishing time, even on a busy machine.
     writer = relay_for(db, broker, exchange, grace_seconds=30)
@@ -98,7 +90,7 @@ async def test_another_replicas_background_pass_leaves_fresh_writes_to_their_wri
             for doc in docs:
                 sent.append(doc[OUTBOX_FIELD][0]["id"])
                 writer.wrote("tasks", doc["_id"])
-        await published_everything(db.tasks)
+        await drained(db.tasks)
         await spy.collect(len(sent), timeout=15)
         await spy.quiet_for(0.5)
     finally:
@@ -109,7 +101,7 @@ async def test_another_replicas_background_pass_leaves_fresh_writes_to_their_wri
 
 
 async def test_a_write_whose_writer_died_is_taken_over_after_its_grace(
-    broker, db, exchange, spy, task_docs, relay_for
+    broker, db, exchange, spy, task_docs, relay_for, drained
 ):
     survivor = relay_for(db, broker, exchange, grace_seconds=2, scan_interval=0.1)
     survivor.start()
@@ -123,7 +115,7 @@ async def test_a_write_whose_writer_died_is_taken_over_after_its_grace(
         assert await survivor.maintain() == 0  # fresh: left to its writer
         [message] = await spy.collect(1, timeout=15)
         taken_after = loop.time() - written_at
-        await published_everything(db.tasks)
+        await drained(db.tasks)
         await spy.quiet_for(0.5)
     finally:
         await survivor.stop()

@@ -27,16 +27,8 @@ pytestmark = pytest.mark.integration
 PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 
 
-async def wait_until_published(collection, timeout: float = 20.0) -> None:
-    async def poll() -> None:
-        while await collection.count_documents(PENDING):
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
-    broker, backing_servers, db, exchange, spy, task_docs, relay_for
+    broker, backing_servers, db, exchange, spy, task_docs, relay_for, drained
 ):
     # A second write on some tasks: their two events must leave in the order written.
     docs = task_docs(150, updated=30)
@@ -52,7 +44,7 @@ async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
     for relay in relays:
         relay.start()
     try:
-        await wait_until_published(db.tasks)
+        await drained(db.tasks)
         messages = await spy.collect(len(expected))
         await spy.quiet_for(1.0)
     finally:
@@ -68,7 +60,7 @@ async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
 
 
 async def test_published_events_leave_the_outbox_and_tombstones_disappear(
-    broker, db, exchange, spy, make_task_created, task_docs, relay_for
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for, drained
 ):
     live, deleted = task_docs(2)
     deleted[DELETED_FIELD] = True
@@ -76,7 +68,7 @@ async def test_published_events_leave_the_outbox_and_tombstones_disappear(
     relay = relay_for(db, broker, exchange)
     relay.start()
     try:
-        await wait_until_published(db.tasks)
+        await drained(db.tasks)
         await spy.collect(2)
     finally:
         await relay.stop()
@@ -149,7 +141,7 @@ async def tcp_proxy(port: int, target_host: str, target_port: int) -> AsyncItera
 
 
 async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_returns(
-    backing_servers, db, exchange, spy, make_task_created, task_docs, relay_for
+    backing_servers, db, exchange, spy, make_task_created, task_docs, relay_for, drained
 ):
     real = urlsplit(backing_servers.amqp_url)
     port = free_port()
@@ -168,7 +160,7 @@ async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_retu
         assert await db.tasks.count_documents({CLAIM_FIELD: {"$ne": None}}) == 0
 
         async with tcp_proxy(port, real.hostname or "127.0.0.1", real.port or 5672):
-            await wait_until_published(db.tasks)
+            await drained(db.tasks)
             messages = await spy.collect(5)
             await relay.stop()
             await relay.publisher.close()
@@ -180,7 +172,7 @@ async def test_entries_stay_pending_while_broker_is_away_and_go_out_when_it_retu
 
 
 async def test_claims_of_a_relay_that_died_are_taken_over_after_the_lease(
-    broker, db, exchange, spy, make_task_created, task_docs, relay_for
+    broker, db, exchange, spy, make_task_created, task_docs, relay_for, drained
 ):
     docs = task_docs(3)
     await db.tasks.insert_many(docs)
@@ -196,7 +188,7 @@ async def test_claims_of_a_relay_that_died_are_taken_over_after_the_lease(
         assert await spy.quiet_for(1.0) == []
         messages = await spy.collect(3, timeout=10)
         published_after = loop.time() - died_at
-        await wait_until_published(db.tasks)
+        await drained(db.tasks)
         await spy.quiet_for(0.5)
     finally:
         await survivor.stop()
@@ -219,14 +211,14 @@ async def test_invalid_data_is_refused_before_anything_is_written():
 
 
 async def test_event_nobody_subscribed_to_is_dropped_instead_of_blocking_the_outbox(
-    broker, db, make_task_created, task_docs, relay_for
+    broker, db, make_task_created, task_docs, relay_for, drained
 ):
     lonely = unique_name("test.nobody-listens")
     await db.tasks.insert_many(task_docs(2))
     relay = relay_for(db, broker, lonely)
     relay.start()
     try:
-        await wait_until_published(db.tasks)
+        await drained(db.tasks)
     finally:
         await relay.stop()
         await relay.publisher.close()
