@@ -48,7 +48,8 @@ class Named:
         taken: dict[str, list[Any]] = {}
         for name, waiting in self.own.items():
             busy = self.in_flight[name]
-            taken[name] = [doc_id for doc_id in waiting if doc_id not in busy][: max(room, 0)]
+            free = (doc_id for doc_id in waiting if doc_id not in busy)
+            taken[name] = list(itertools.islice(free, max(room, 0)))
             for doc_id in taken[name]:
                 del waiting[doc_id]
             busy.update(taken[name])
