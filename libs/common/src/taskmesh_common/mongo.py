@@ -12,7 +12,7 @@ from prometheus_client import Counter
 from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, WriteError
+from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 
 __all__ = [
     "DUPLICATE_KEY",
@@ -20,6 +20,7 @@ __all__ = [
     "Document",
     "Inserted",
     "create_mongo_client",
+    "drop_indexes_named",
     "duplicate_positions",
     "ensure_indexes",
     "ensure_indexes_forever",
@@ -31,6 +32,7 @@ __all__ = [
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+_INDEX_NOT_FOUND = 27
 logger = logging.getLogger("taskmesh.mongo")
 
 
@@ -89,16 +91,38 @@ async def mongo_ping(client: AsyncMongoClient[Document]) -> None:
 
 
 async def ensure_indexes(
-    db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
+    db: AsyncDatabase[Document],
+    indexes: Mapping[str, Sequence[IndexModel]],
+    *,
+    retired: Mapping[str, Iterable[str]] | None = None,
 ) -> None:
     """Create each collection's indexes: one ``createIndexes`` per collection.
 
     Idempotent: an index that exists already with the same name, keys and options is left
     as it is (MongoDB and DocumentDB alike), so every start of a service sends them all.
+    ``retired`` names, per collection, indexes the code no longer uses: those that exist
+    are dropped first (every write pays every index), so a replacement on the same keys
+    can take their place.
     """
+    for collection, names in (retired or {}).items():
+        await drop_indexes_named(db[collection], names)
     for collection, models in indexes.items():
         if models:
             await db[collection].create_indexes(list(models))
+
+
+async def drop_indexes_named(collection: AsyncCollection[Document], names: Iterable[str]) -> None:
+    """Drop those of the indexes ``names`` that exist on ``collection``."""
+    wanted = set(names)
+    if not wanted:
+        return
+    present = {index["name"] async for index in await collection.list_indexes()}
+    for name in sorted(wanted & present):
+        try:
+            await collection.drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != _INDEX_NOT_FOUND:  # another replica dropped it first
+                raise
 
 
 async def ensure_indexes_forever(
@@ -106,6 +130,7 @@ async def ensure_indexes_forever(
     indexes: Mapping[str, Sequence[IndexModel]],
     ready: asyncio.Event,
     *,
+    retired: Mapping[str, Iterable[str]] | None = None,
     max_delay: float = 5.0,
 ) -> None:
     """Create indexes, retrying while the server is away; sets `ready` once done.
@@ -116,7 +141,7 @@ async def ensure_indexes_forever(
     delay = 0.2
     while True:
         try:
-            await ensure_indexes(db, indexes)
+            await ensure_indexes(db, indexes, retired=retired)
         except Exception as exc:
             logger.warning("index creation failed, retrying", extra={"error": str(exc)})
             await asyncio.sleep(delay)

@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from analytics_service.adapters.facts import FactsTable
+from analytics_service.adapters.facts import BASE_FACTS, RETIRED_FACT_INDEXES, FactsTable
 from analytics_service.adapters.store import ProjectionStore
 from analytics_service.domain.model import TaskSnapshot, fact_from_snapshot
 from analytics_service.service_layer.handlers import Projector
+from pymongo import AsyncMongoClient, IndexModel
 from taskmesh_common.events import Envelope
+from taskmesh_common.testing.servers import BackingServers
 
-from .conftest import NOW, Analytics, TaskEvents, user_deleted
+from .conftest import NOW, Analytics, TaskEvents, make_settings, running_analytics, user_deleted
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +91,31 @@ async def test_a_users_summary_and_timeline_read_through_an_index(
     )
 
     assert uses_an_index(explained), explained
+
+
+async def test_a_start_drops_the_overviews_retired_indexes_and_the_overview_still_answers(
+    backing_servers: BackingServers,
+) -> None:
+    settings = make_settings(backing_servers)
+    async with AsyncMongoClient(settings.mongo_url) as mongo:
+        old = mongo[settings.mongo_db][BASE_FACTS]
+        await old.create_indexes(
+            [IndexModel([("created_day", 1)]), IndexModel([("changed_at", -1)])]
+        )
+    async with running_analytics(settings) as analytics:
+        await analytics.app.state.indexes_ready.wait()
+        facts = analytics.app.state.db[BASE_FACTS]
+        names = {index["name"] async for index in await facts.list_indexes()}
+        assert names.isdisjoint(RETIRED_FACT_INDEXES), names
+        assert "owner_id_1_created_day_1" in names
+
+        user = uuid.uuid4().hex
+        task = TaskEvents(user)
+        await analytics.applied(task.created())
+        overview = await analytics.client.get(
+            "/api/v1/analytics/overview", headers=analytics.headers(user, role="admin")
+        )
+        assert overview.status_code == 200, overview.text
 
 
 async def test_overdue_and_the_last_change_follow_the_live_facts(

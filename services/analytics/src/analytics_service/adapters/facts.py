@@ -13,15 +13,15 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, IndexModel, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
-from taskmesh_common.mongo import Document
+from taskmesh_common.mongo import Document, drop_indexes_named
 
 from analytics_service.domain.model import DONE, TaskFact
 from analytics_service.domain.statistics import GroupCount
 
-__all__ = ["BASE_FACTS", "FACT_INDEXES", "FactsTable", "encode_fact"]
+__all__ = ["BASE_FACTS", "FACT_INDEXES", "RETIRED_FACT_INDEXES", "FactsTable", "encode_fact"]
 
 BASE_FACTS = "task_facts"
 _DUPLICATE_KEY = 11000
@@ -31,12 +31,10 @@ FACT_INDEXES = [
     IndexModel([("owner_id", ASCENDING), ("created_day", ASCENDING)]),
     # A user's timeline (completed).
     IndexModel([("owner_id", ASCENDING), ("completed_day", ASCENDING)]),
-    # The overview: its day counts, users with a live task, the latest change.
-    IndexModel([("created_day", ASCENDING)]),
-    IndexModel([("completed_day", ASCENDING)]),
-    IndexModel([("deleted", ASCENDING), ("owner_id", ASCENDING)]),
-    IndexModel([("changed_at", DESCENDING)]),
 ]
+# The admin overview's: it reads every fact for its counts anyway, while every event's fact
+# write paid each of them (docs/performance.md#index-write-cost). Dropped where found.
+RETIRED_FACT_INDEXES = ("created_day_1", "completed_day_1", "deleted_1_owner_id_1", "changed_at_-1")
 
 
 def encode_fact(fact: TaskFact) -> Document:
@@ -75,6 +73,7 @@ class FactsTable:
         self.collection = collection
 
     async def create_indexes(self) -> None:
+        await drop_indexes_named(self.collection, RETIRED_FACT_INDEXES)
         await self.collection.create_indexes(FACT_INDEXES)
 
     # -- writes -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from taskmesh_common.mongo import Document
 
 from analytics_service.adapters.deleted_users import DELETED_USERS, DeletedUsers
 from analytics_service.adapters.events import EVENT_INDEXES, EVENTS, EventStore
-from analytics_service.adapters.facts import BASE_FACTS, FACT_INDEXES
+from analytics_service.adapters.facts import BASE_FACTS, FACT_INDEXES, RETIRED_FACT_INDEXES
 from analytics_service.adapters.generations import Generation, GenerationPointer
 
 __all__ = ["ProjectionStore"]
@@ -35,3 +35,8 @@ class ProjectionStore:
     def indexes(self) -> dict[str, list[IndexModel]]:
         """Indexes for `ensure_indexes_forever` at start-up (the base facts generation too)."""
         return {EVENTS: EVENT_INDEXES, BASE_FACTS: FACT_INDEXES}
+
+    def retired_indexes(self) -> dict[str, tuple[str, ...]]:
+        """Indexes to drop at start-up where found (a later rebuild's generation is made
+        without them)."""
+        return {BASE_FACTS: RETIRED_FACT_INDEXES}

@@ -43,7 +43,11 @@ def create_app(
         broker = BrokerConnection(settings.amqp_url, name=settings.service_name)
         broker.start()
         indexes_ready = asyncio.Event()
-        index_task = asyncio.create_task(ensure_indexes_forever(db, store.indexes(), indexes_ready))
+        index_task = asyncio.create_task(
+            ensure_indexes_forever(
+                db, store.indexes(), indexes_ready, retired=store.retired_indexes()
+            )
+        )
         redis = create_redis(settings.redis_url)
         cache = (
             SummaryCache(
@@ -57,6 +61,7 @@ def create_app(
         app.state.mongo, app.state.db, app.state.broker = mongo, db, broker
         app.state.redis, app.state.verifier, app.state.consumer = redis, token_verifier, consumer
         app.state.store, app.state.summary_cache = store, cache
+        app.state.indexes_ready = indexes_ready
         # The overview is an admin decision: a revoked (say demoted) admin token is refused.
         app.state.revocations = RevocationCheck(
             redis,

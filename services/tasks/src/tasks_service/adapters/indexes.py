@@ -24,8 +24,7 @@ _RETIRED = {
 
 
 async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Event) -> None:
-    """Create the missing indexes and drop retired ones, then set `ready`."""
-    created = asyncio.Event()
+    """Drop retired indexes and create the missing ones, then set `ready`."""
     await ensure_indexes_forever(
         db,
         {
@@ -33,10 +32,6 @@ async def prepare_indexes_forever(db: AsyncDatabase[Document], ready: asyncio.Ev
             KEYS_COLLECTION: key_indexes(),
             REMOVED_OWNERS_COLLECTION: removed_owner_indexes(),
         },
-        created,
+        ready,
+        retired=_RETIRED,
     )
-    for collection, retired in _RETIRED.items():
-        names = {index["name"] async for index in await db[collection].list_indexes()}
-        for name in sorted(retired & names):
-            await db[collection].drop_index(name)
-    ready.set()
