@@ -53,6 +53,12 @@ SETTINGS = {
     # FerretDB then takes out of its pool and closes: a new connection per such query
     # (8-11 ms instead of 1.2-1.7 ms). Cursors kept in files leave the connection pooled.
     "documentdb.useFileBasedPersistedCursors": "on",
+    # Indexes made with one composite term per document (the keys' values together), as a
+    # MongoDB index keys them, instead of one term per key: a write then adds one entry to
+    # each index rather than one per key to posting trees shared by every document of the
+    # same owner or day, which took 3/4 of PostgreSQL's CPU in the event pipeline
+    # (docs/performance.md#index-write-cost). Applies to indexes created from then on.
+    "documentdb.defaultUseCompositeOpClass": "on",
     "max_connections": "200",
     "shared_buffers": "256MB",
     "log_min_messages": "warning",
