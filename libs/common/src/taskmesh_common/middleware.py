@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskmesh_common.context import request_id_var
 from taskmesh_common.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from taskmesh_common.telemetry import quiet_unless_sampled
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware"]
 
@@ -19,7 +20,9 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (echoed when the client sent a safe one) and records metrics."""
+    """Gives each request an id (echoed when the client sent a safe one) and records metrics;
+    inside a trace that is not sampled, it runs the request with the client libraries'
+    instrumentation quiet (``quiet_unless_sampled``)."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -53,7 +56,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with quiet_unless_sampled():
+                await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
             route = scope.get("route")

@@ -6,13 +6,15 @@ Harmless without a collector: spans are batched and export failures are dropped
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -22,6 +24,7 @@ __all__ = [
     "RouteOf",
     "SpanNamedByRoute",
     "fastapi_telemetry",
+    "quiet_unless_sampled",
     "setup_telemetry",
     "span_processor",
     "telemetry_enabled",
@@ -86,15 +89,30 @@ def _instrument_libraries() -> None:
     # proxied request, sampled or not; the gateway's upstream client makes its own span.
     # The other aiohttp calls (JWKS, the OpenAPI documents) are rare and need none.
     # Not httpx: no service calls with it (it is a test client only).
-    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+    # Not aio-pika: the publisher's and the consumer's own spans (`<type> publish`, `<type>
+    # process`) are the messaging spans; the instrumentation added a second pair per event.
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     PymongoInstrumentor().instrument()
     RedisInstrumentor().instrument()
-    # The instrumentation declares aio_pika < 10 and silently does nothing with 10.x
-    # unless told to skip the check; it works with 10.x.
-    AioPikaInstrumentor().instrument(skip_dep_check=True)
+
+
+@contextlib.contextmanager
+def quiet_unless_sampled() -> Iterator[None]:
+    """Within a trace that is not sampled, the client libraries' instrumentation (PyMongo,
+    Redis) stays out of the way: it would only make spans nobody records, which cost a
+    few tens of µs each (docs/performance.md#tracing-cost).
+
+    Outside any trace (start-up, background loops) nothing changes: a command there may
+    start a trace of its own, sampled as the sampler decides.
+    """
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or context.trace_flags.sampled:
+        yield
+        return
+    with suppress_instrumentation():
+        yield
 
 
 RouteOf = Callable[[Scope], str | None]

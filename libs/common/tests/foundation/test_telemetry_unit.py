@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from taskmesh_common.middleware import RequestContextMiddleware
 from taskmesh_common.telemetry import (
     BSP_MAX_EXPORT_BATCH_SIZE,
     SpanNamedByRoute,
@@ -204,6 +206,33 @@ async def test_an_unsampled_request_records_nothing_but_keeps_the_trace_for_what
     assert sampled.json()["trace"] == TRACE_ID
     # Parent-based: the caller's sampled flag decides, whatever the root sampler says.
     assert [s.attributes["url.path"] for s in exporter.get_finished_spans()] == ["/items/9"]
+
+
+async def test_client_libraries_make_spans_only_inside_a_sampled_trace() -> None:
+    """PyMongo's and Redis's instrumentation check `is_instrumentation_enabled()` before each
+    command: inside an unsampled request it says no, so they make no span nobody records."""
+    provider, _ = recording(ParentBased(ALWAYS_OFF))
+    app = FastAPI(telemetry=fastapi_telemetry(provider))
+
+    @app.get("/instrumented")
+    async def instrumented() -> dict[str, bool]:
+        return {"on": is_instrumentation_enabled()}
+
+    app.add_middleware(RequestContextMiddleware, service="test")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+        async def on(flags: str | None) -> bool:
+            headers = (
+                {} if flags is None else {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-{flags}"}
+            )
+            answer = await client.get("/instrumented", headers=headers)
+            return bool(answer.json()["on"])
+
+        assert await on("01")  # sampled by the caller
+        assert not await on("00")  # not sampled by the caller
+        assert not await on(None)  # a root the sampler left out
+    assert is_instrumentation_enabled()  # nothing stays quiet after the request
 
 
 async def test_an_unhandled_error_is_a_failed_500_span_naming_the_exception() -> None:

@@ -46,6 +46,7 @@ from taskmesh_common.events.topology import (
     ConsumerTopology,
     declare_exchange,
 )
+from taskmesh_common.telemetry import quiet_unless_sampled
 
 __all__ = ["Consumer", "Handler"]
 
@@ -246,19 +247,22 @@ class Consumer:
             max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())
         )
         attempt = _attempt(message.headers or {})
-        with self._tracer.start_as_current_span(
-            f"{envelope.type} process",
-            context=propagate.extract(headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": self.queue,
-                "messaging.message.id": envelope.id,
-                "messaging.rabbitmq.destination.routing_key": envelope.type,
-                "taskmesh.attempt": attempt,
-            },
-        ) as span:
+        with (
+            self._tracer.start_as_current_span(
+                f"{envelope.type} process",
+                context=propagate.extract(headers),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": self.queue,
+                    "messaging.message.id": envelope.id,
+                    "messaging.rabbitmq.destination.routing_key": envelope.type,
+                    "taskmesh.attempt": attempt,
+                },
+            ) as span,
+            quiet_unless_sampled(),
+        ):
             try:
                 processed = self.processed
                 if processed is not None and await processed.seen(envelope.id):

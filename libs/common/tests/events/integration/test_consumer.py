@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 import pytest
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
 from taskmesh_common.events import Consumer, Envelope, EventPublisher
 from taskmesh_common.events.dlq import list_dead_letters, replay_dead_letters
@@ -92,6 +96,39 @@ async def test_published_event_arrives_persistent_with_traceparent_and_one_trace
         publish.parent is not None and publish.parent.span_id == request.get_span_context().span_id
     )
     assert process.parent is not None and process.parent.span_id == publish.context.span_id
+
+
+async def test_a_handler_has_client_instrumentation_only_inside_a_sampled_trace(
+    broker, db, exchange, queue_name, spans, make_task_created
+):
+    """Nine events in ten at a 10 % sampling rate make no span: PyMongo's and Redis's
+    instrumentation, which check `is_instrumentation_enabled()`, stay out of their handling."""
+    provider, _ = spans
+
+    def entry_in_a_trace(sampled: bool) -> dict[str, Any]:
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        caller = SpanContext(random.getrandbits(128), random.getrandbits(64), True, flags)
+        with trace.use_span(NonRecordingSpan(caller)):
+            return make_task_created()
+
+    sampled, unsampled = entry_in_a_trace(True), entry_in_a_trace(False)
+    instrumented: dict[str, bool] = {}
+
+    async def handler(envelope: Envelope) -> None:
+        instrumented[envelope.id] = is_instrumentation_enabled()
+
+    consumer = make_consumer(broker, db, exchange, queue_name, handler, tracer_provider=provider)
+    publisher = EventPublisher(broker, exchange, tracer_provider=provider)
+    await consumer.start()
+    await publisher.start()
+    try:
+        await publisher.publish_many([sampled, unsampled])
+        await eventually(lambda: len(instrumented) == 2)
+    finally:
+        await consumer.stop()
+        await publisher.close()
+
+    assert instrumented == {sampled["id"]: True, unsampled["id"]: False}
 
 
 async def test_event_delivered_twice_is_applied_once(
