@@ -7,9 +7,11 @@ import contextlib
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from prometheus_client import REGISTRY
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events import (
@@ -57,6 +59,32 @@ async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
     assert sorted(ids) == sorted(expected)
     assert set(ids.values()) == {1}
     assert spy.in_version_order(messages)
+
+
+async def test_the_relays_reads_and_writes_start_no_traces_of_their_own(
+    broker, db, exchange, spy, task_docs, drained
+):
+    """The relay's database commands belong to no request: instrumented, each would be a
+    trace of one span in Jaeger. Its loops run with the client instrumentation off."""
+    instrumented: list[bool] = []
+
+    class Watching(EventPublisher):
+        async def publish(self, envelope_fields: Any) -> None:
+            instrumented.append(is_instrumentation_enabled())
+            await super().publish(envelope_fields)
+
+    await db.tasks.insert_many(task_docs(3))
+    publisher = Watching(broker, exchange)
+    relay = OutboxRelay(db, ["tasks"], publisher, service="test", grace_seconds=0)
+    relay.start()
+    try:
+        await drained(db.tasks)
+        await spy.collect(3)
+    finally:
+        await relay.stop()
+        await publisher.close()
+    assert instrumented == [False, False, False]
+    assert is_instrumentation_enabled()  # the caller's context is untouched
 
 
 async def test_published_events_leave_the_outbox_and_tombstones_disappear(

@@ -50,6 +50,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
@@ -169,13 +170,17 @@ class OutboxRelay:
     def start(self) -> None:
         if not self._tasks:
             self._stopping.clear()
-            self._tasks = [
-                asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}-{n}")
-                for n in range(self.cycles)
-            ]
-            self._maintainer = asyncio.create_task(
-                self._maintain(), name=f"outbox-relay-{self.service}-maintain"
-            )
+            # The tasks inherit a context with the client libraries' instrumentation off: the
+            # relay's reads and writes belong to no request, and each would start a trace of
+            # one span. Its publish spans are its own and follow each event's trace.
+            with suppress_instrumentation():
+                self._tasks = [
+                    asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}-{n}")
+                    for n in range(self.cycles)
+                ]
+                self._maintainer = asyncio.create_task(
+                    self._maintain(), name=f"outbox-relay-{self.service}-maintain"
+                )
 
     def wrote(self, collection: str, doc_id: Any) -> None:
         """Publish soon: call right after this process wrote outbox entries into a document.
