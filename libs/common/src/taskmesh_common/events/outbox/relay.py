@@ -19,14 +19,12 @@ Several replicas run one each. A cycle (:meth:`OutboxRelay.run_once`):
 A started relay runs ``cycles`` (2) of them at once: one picks and claims while the other
 publishes and settles, so the database's round trips overlap the broker's confirms.
 
-Beside that loop, every ``scan_interval``, a background pass (:meth:`OutboxRelay.maintain`)
-names for a claim the pending documents nobody published within ``grace`` of their oldest
-entry (a process that died between its write and the publish, or whose broker is away)
-and sets the ``outbox_pending`` gauges.
+Beside that loop, every ``scan_interval``, a background pass (:mod:`.leftovers`) names for
+a claim the pending documents nobody published within ``grace`` of their oldest entry.
 
 Why a process's own writes go without a claim: the claim is a write of the whole document
 and all its indexes, as costly as the producer's write itself
-(docs/performance.md#pipeline-ceiling). The process that wrote a document publishes it
+(docs/performance.md#index-write-cost). The process that wrote a document publishes it
 first; no other relay takes it before ``grace`` has passed, and then under a claim.
 
 Guarantees: an entry exists only if its write happened (it is part of the write); it goes
@@ -47,7 +45,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -55,23 +53,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from taskmesh_common.events.envelope import OUTBOX_FIELD
 from taskmesh_common.events.metrics import (
-    OUTBOX_OLDEST_AGE,
-    OUTBOX_PENDING,
     OUTBOX_RELAY_SECONDS,
 )
 from taskmesh_common.events.outbox.claims import (
-    CLAIM_FIELD,
     Claimed,
-    claim_holds,
     settle,
 )
+from taskmesh_common.events.outbox.leftovers import LeftoverScan
 from taskmesh_common.events.outbox.named import Named
 from taskmesh_common.events.outbox.pending import (
     PENDING_INDEX,
     Document,
-    entry_time,
-    find_pending,
-    oldest_entry,
 )
 from taskmesh_common.events.outbox.picking import Batch, Picker
 from taskmesh_common.events.publisher import EventPublisher, publish_in_order
@@ -149,6 +141,15 @@ class OutboxRelay:
             batch_size=batch_size,
             lease=self.lease,
             scan_interval=scan_interval,
+            timed=self._timed,
+        )
+        self.leftovers = LeftoverScan(
+            db,
+            self.collections,
+            self.named,
+            service=service,
+            grace=self.grace,
+            scan_limit=self.scan_limit,
             timed=self._timed,
         )
         self._indexed = False
@@ -325,39 +326,12 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.scan_interval)
 
-    def _left_over(self, doc: Document, now: datetime) -> bool:
-        """Whether ``doc``'s oldest entry is older than ``grace``: its writer did not
-        publish it in time (an entry without a readable time counts as old)."""
-        times = [entry_time(entry) for entry in doc.get(OUTBOX_FIELD) or []]
-        return any(when is None or now - when >= self.grace for when in times)
-
     async def maintain(self) -> int:
-        """The background pass (see the module docstring); returns how many pending
-        documents it named for the next cycle."""
+        """The background pass (:mod:`.leftovers`); returns how many pending documents it
+        named for the next cycle."""
         if not self._indexed:
             await self.ensure_indexes()
-        named, count, oldest = 0, 0, None
-        with self._timed("background"):
-            for name in self.collections:
-                fields = {f"{OUTBOX_FIELD}.time": 1, CLAIM_FIELD: 1}
-                docs = await find_pending(self.db[name], limit=self.scan_limit, projection=fields)
-                now = datetime.now(UTC)
-                ours = self.named.ours(name)
-                for doc in docs:
-                    if (
-                        doc["_id"] not in ours
-                        and not claim_holds(doc, now)
-                        and self._left_over(doc, now)
-                        and self.named.add_to_claim(name, [doc["_id"]])
-                    ):
-                        named += 1
-                n, first = oldest_entry(docs)
-                count += n
-                if first is not None and (oldest is None or first < oldest):
-                    oldest = first
-        OUTBOX_PENDING.labels(self.service).set(count)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        OUTBOX_OLDEST_AGE.labels(self.service).set(max(0.0, age))
+        named = await self.leftovers.run()
         if named:
             self._wake.set()
         return named
