@@ -16,7 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
-from taskmesh_common.mongo import Document, drop_indexes_named
+from taskmesh_common.mongo import Document
 
 from analytics_service.domain.model import DONE, TaskFact
 from analytics_service.domain.statistics import GroupCount
@@ -33,7 +33,8 @@ FACT_INDEXES = [
     IndexModel([("owner_id", ASCENDING), ("completed_day", ASCENDING)]),
 ]
 # The admin overview's: it reads every fact for its counts anyway, while every event's fact
-# write paid each of them (docs/performance.md#index-write-cost). Dropped where found.
+# write paid each of them (docs/performance.md#index-write-cost). Dropped at start from the
+# base generation where an older version made them; a rebuild's new generation never has them.
 RETIRED_FACT_INDEXES = ("created_day_1", "completed_day_1", "deleted_1_owner_id_1", "changed_at_-1")
 
 
@@ -73,7 +74,6 @@ class FactsTable:
         self.collection = collection
 
     async def create_indexes(self) -> None:
-        await drop_indexes_named(self.collection, RETIRED_FACT_INDEXES)
         await self.collection.create_indexes(FACT_INDEXES)
 
     # -- writes -------------------------------------------------------------------------

@@ -10,8 +10,7 @@ wrote itself are left to its own cycles. It also sets the ``outbox_pending`` and
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -26,6 +25,7 @@ from taskmesh_common.events.outbox.pending import (
     find_pending,
     oldest_entry,
 )
+from taskmesh_common.events.outbox.picking import Timed
 
 __all__ = ["LeftoverScan"]
 
@@ -42,7 +42,7 @@ class LeftoverScan:
         service: str,
         grace: timedelta,
         scan_limit: int,
-        timed: Callable[[str], contextlib.AbstractContextManager[None]],
+        timed: Timed,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -50,7 +50,7 @@ class LeftoverScan:
         self.service = service
         self.grace = grace
         self.scan_limit = scan_limit
-        self._timed = timed
+        self.timed = timed
 
     def _left_over(self, doc: Document, now: datetime) -> bool:
         """Whether ``doc``'s oldest entry is older than ``grace``: its writer did not
@@ -61,7 +61,7 @@ class LeftoverScan:
     async def run(self) -> int:
         """One pass; returns how many pending documents it named for a claim."""
         named, count, oldest = 0, 0, None
-        with self._timed("background"):
+        with self.timed("background"):
             for name in self.collections:
                 fields = {f"{OUTBOX_FIELD}.time": 1, CLAIM_FIELD: 1}
                 docs = await find_pending(self.db[name], limit=self.scan_limit, projection=fields)
