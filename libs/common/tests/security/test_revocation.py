@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -72,6 +73,43 @@ async def test_a_user_revocation_refuses_older_tokens_and_accepts_newer_ones(
         assert (await client.post("/write", headers=newer)).status_code == 200
         # Another user's tokens are untouched.
         assert (await client.post("/write", headers=tokens.auth_header("u2"))).status_code == 200
+
+
+class CountingMget:
+    """The real client, with its MGETs counted."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.mgets = 0
+
+    async def mget(self, keys: list[str]) -> list[Any]:
+        self.mgets += 1
+        return await self.redis.mget(keys)
+
+
+async def test_checks_in_flight_together_share_one_read_and_each_gets_its_own_verdict(
+    redis: Redis,
+) -> None:
+    tokens, prefix = TokenFactory(), unique_name("rev") + ":"
+    issued = (now_ms() - 5) / 1000
+    await Revoker(redis, prefix=prefix, ttl_seconds=60).revoke_user("gone", now_ms())
+    await Revoker(redis, prefix=prefix, ttl_seconds=60).revoke_session("s-lost", now_ms())
+    callers = [
+        *(("gone", None, 401) for _ in range(8)),
+        *(("kept", "s-lost", 401) for _ in range(4)),
+        *(("kept", "s-kept", 200) for _ in range(8)),
+    ]
+    counted = CountingMget(redis)
+    check = RevocationCheck(counted, prefix=prefix)  # type: ignore[arg-type]
+    async with client_of(app_with(tokens, check)) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post("/write", headers=tokens.auth_header(user, iat=issued, sid=sid))
+                for user, sid, _ in callers
+            )
+        )
+    assert [a.status_code for a in answers] == [status for _, _, status in callers]
+    assert counted.mgets < len(callers) / 4, counted.mgets
 
 
 async def test_an_earlier_revocation_arriving_late_does_not_lower_the_mark(redis: Redis) -> None:
