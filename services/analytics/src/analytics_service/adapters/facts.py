@@ -9,7 +9,7 @@ indexes below serve them; the admin overview reads every fact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -38,9 +38,15 @@ FACT_INDEXES = [
 RETIRED_FACT_INDEXES = ("created_day_1", "completed_day_1", "deleted_1_owner_id_1", "changed_at_-1")
 
 
+# Every field but the id, in order. Read one by one: `asdict` deep-copies each value, and a
+# datetime's copy alone made encoding a fact ~25x dearer (28 against 1.2 us).
+_FACT_FIELDS = tuple(f.name for f in fields(TaskFact) if f.name != "task_id")
+
+
 def encode_fact(fact: TaskFact) -> Document:
-    document: Document = {"_id": fact.task_id, **asdict(fact)}
-    del document["task_id"]
+    document: Document = {"_id": fact.task_id}
+    for name in _FACT_FIELDS:
+        document[name] = getattr(fact, name)
     return document
 
 
