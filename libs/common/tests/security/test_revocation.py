@@ -112,6 +112,25 @@ async def test_checks_in_flight_together_share_one_read_and_each_gets_its_own_ve
     assert counted.mgets < len(callers) / 4, counted.mgets
 
 
+async def test_with_redis_hung_the_checks_in_flight_wait_out_one_read_and_go_on(
+    silent_redis: str,
+) -> None:
+    tokens = TokenFactory()
+    hung = CountingMget(create_redis(silent_redis, timeout_seconds=5))
+    try:
+        check = RevocationCheck(hung, prefix="x:", timeout_seconds=0.3)  # type: ignore[arg-type]
+        async with client_of(app_with(tokens, check)) as client:
+            answers = await asyncio.gather(
+                *(client.post("/write", headers=tokens.auth_header(f"u{n}")) for n in range(300))
+            )
+        # Fail open, every one; and all of them waited on the same read, not on one read
+        # per hundred checks queued one behind the other.
+        assert [a.status_code for a in answers] == [200] * 300
+        assert hung.mgets == 1
+    finally:
+        await hung.redis.aclose()
+
+
 async def test_an_earlier_revocation_arriving_late_does_not_lower_the_mark(redis: Redis) -> None:
     tokens, prefix = TokenFactory(), unique_name("rev") + ":"
     revoker = Revoker(redis, prefix=prefix, ttl_seconds=60)

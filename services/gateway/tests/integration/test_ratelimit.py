@@ -97,23 +97,6 @@ async def test_no_policy_admits_more_than_its_limit_under_200_concurrent_request
     assert all(a.headers["ratelimit-policy"] == f'"{policy}";q={limit};w=3600' for a in answers)
 
 
-@pytest.fixture
-async def silent_redis() -> AsyncIterator[str]:
-    """A TCP server that accepts and never answers: a hung Redis."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"redis://127.0.0.1:{port}/0"
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @pytest.mark.parametrize("where", ["closed port", "hung server"])
 async def test_redis_away_fails_open_within_the_bound_and_is_counted(
     gateway: GatewayFactory, tokens: TokenFactory, silent_redis: str, where: str

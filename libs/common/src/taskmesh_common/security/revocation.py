@@ -121,6 +121,10 @@ class Revoker:
 
 # The one group-commit key: every check reads the same Redis.
 _ALL = "all"
+# Checks one read may carry (two keys each). Large, so that a Redis that hangs holds every
+# check in flight for one timeout: read a hundred at a time, each read waiting out its
+# timeout, the checks queued behind would wait several, and pile up faster than they go.
+_CHECKS_PER_READ = 1000
 
 NotBefore = list[bytes | str | None]
 
@@ -145,7 +149,9 @@ class RevocationCheck:
         self._prefix = prefix
         self._timeout = timeout_seconds
         self.fail_open = fail_open
-        self._reads: GroupCommit[str, list[str], NotBefore] = GroupCommit(self._read_together)
+        self._reads: GroupCommit[str, list[str], NotBefore] = GroupCommit(
+            self._read_together, max_batch=_CHECKS_PER_READ
+        )
 
     async def _read_together(self, _: str, batch: list[list[str]]) -> list[NotBefore]:
         """One MGET for every check of the batch; each gets the values of its own keys."""

@@ -1,4 +1,4 @@
-"""The pytest plugin: session-wide real servers, and a guard against skipped tests.
+"""The pytest plugin: session-wide real servers, a hung Redis, and a guard against skipped tests.
 
 With TASKMESH_FORBID_SKIPS=1 (set by `make test` and CI) a run that skipped any test
 fails, so integration tests cannot silently vanish.
@@ -6,8 +6,9 @@ fails, so integration tests cannot silently vanish.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -20,6 +21,23 @@ _skipped: list[str] = []
 def backing_servers() -> Iterator[BackingServers]:
     with backing_servers_session() as servers:
         yield servers
+
+
+@pytest.fixture
+async def silent_redis() -> AsyncIterator[str]:
+    """The URL of a TCP server that accepts and never answers: a hung Redis."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"redis://127.0.0.1:{port}/0"
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
 
 
 def pytest_configure(config: pytest.Config) -> None:
