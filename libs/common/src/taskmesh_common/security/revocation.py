@@ -158,9 +158,10 @@ class RevocationCheck:
         async with asyncio.timeout(self._timeout):
             values: NotBefore = await self._redis.mget([key for keys in batch for key in keys])
         out: list[NotBefore] = []
+        start = 0
         for keys in batch:
-            out.append(values[: len(keys)])
-            values = values[len(keys) :]
+            out.append(values[start : start + len(keys)])
+            start += len(keys)
         return out
 
     async def _not_before(self, principal: Principal) -> NotBefore:
