@@ -1,24 +1,22 @@
-"""The event pipeline seen from outside: an observer queue on the exchange, analytics' lag
-histogram, and the statistics a user reads."""
+"""The event pipeline seen from outside: the services' lag histograms (the relay's publish
+lag, analytics' consume lag), their counters, and the statistics a user reads.
+
+Nothing here consumes the events themselves: a second queue bound to every event would double
+the broker's deliveries and take CPU from the pipeline it measures."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 import time
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-import aio_pika
 import httpx
 
 __all__ = [
-    "Observer",
+    "CONSUME_LAG",
+    "PUBLISH_LAG",
     "counter_by_label",
     "histogram_buckets",
     "histogram_percentile",
@@ -41,62 +39,6 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-@dataclass
-class Observer:
-    """A throwaway queue bound to ``task.*``: when each event reached the broker's consumers.
-
-    Its lag (receipt time minus the envelope's ``time``, set when the task was written) is the
-    write → outbox → relay → broker part of the pipeline, measured per event.
-    """
-
-    amqp_url: str
-    exchange: str
-    lags: list[float] = field(default_factory=list)
-    first_at: float | None = None
-    last_at: float | None = None
-    _connection: Any = None
-
-    async def start(self) -> None:
-        self._connection = await aio_pika.connect(self.amqp_url)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-        exchange = await channel.get_exchange(self.exchange, ensure=True)
-        queue = await channel.declare_queue(
-            f"bench.observer.{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True
-        )
-        await queue.bind(exchange, routing_key="task.*")
-        await queue.consume(self._on_message, no_ack=True)
-
-    async def _on_message(self, message: Any) -> None:
-        now = time.time()
-        try:
-            written = datetime.fromisoformat(json.loads(message.body)["time"]).timestamp()
-        except (ValueError, KeyError, TypeError):
-            return
-        self.lags.append(max(0.0, now - written))
-        mono = time.monotonic()
-        self.first_at = self.first_at or mono
-        self.last_at = mono
-
-    async def stop(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-
-    def summary(self) -> dict[str, Any]:
-        span = (self.last_at - self.first_at) if self.first_at and self.last_at else 0.0
-        return {
-            "events": len(self.lags),
-            "publish_rate_per_s": round(len(self.lags) / span, 1) if span > 0 else None,
-            "lag_p50_s": _round(percentile(self.lags, 50)),
-            "lag_p99_s": _round(percentile(self.lags, 99)),
-            "lag_max_s": _round(max(self.lags, default=None)),
-        }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)\{(?P<labels>[^}]*)\}\s+(?P<n>\S+)$")
 _LABEL = re.compile(r'(?P<name>\w+)="(?P<value>[^"]*)"')
 
@@ -110,10 +52,15 @@ def samples(metrics_text: str, name: str) -> Iterator[tuple[dict[str, str], floa
             yield labels, float(match["n"])
 
 
-def histogram_buckets(metrics_text: str) -> dict[float, float]:
-    """Cumulative counts per upper bound of ``events_consume_lag_seconds``, all queues summed."""
+# Write -> broker confirmed (the relay, in tasks) and write -> applied (analytics' consumers).
+PUBLISH_LAG = "events_publish_lag_seconds"
+CONSUME_LAG = "events_consume_lag_seconds"
+
+
+def histogram_buckets(metrics_text: str, name: str = CONSUME_LAG) -> dict[float, float]:
+    """Cumulative counts per upper bound of the histogram ``name``, all its series summed."""
     buckets: dict[float, float] = {}
-    for labels, n in samples(metrics_text, "events_consume_lag_seconds_bucket"):
+    for labels, n in samples(metrics_text, f"{name}_bucket"):
         if "le" in labels:
             bound = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
             buckets[bound] = buckets.get(bound, 0.0) + n

@@ -10,6 +10,7 @@ from bench.data_size import data_size_ratios
 from bench.fixed_rate import cpu_per_request, parse_report, sustainable_rate
 from bench.goals import goals, kept_up, ratios
 from bench.pipeline import (
+    PUBLISH_LAG,
     counter_by_label,
     cpu_per_event,
     histogram_buckets,
@@ -80,6 +81,22 @@ def test_lag_percentile_counts_only_observations_between_the_two_scrapes() -> No
     # 100 new observations: half in (0.5, 1], half in (1, 2.5].
     assert histogram_percentile(before, after, 50) == 1.0
     assert histogram_percentile(before, after, 99) == pytest.approx(2.47)
+
+
+def test_publish_lag_is_read_from_its_own_histogram_beside_the_consume_lag() -> None:
+    # One scrape of tasks holds both: the relay's publish lag and its consumer's lag.
+    text = "\n".join(
+        [
+            _metrics({"0.5": 7, "+Inf": 7}),
+            'events_publish_lag_seconds_bucket{le="0.05",service="tasks"} 90.0',
+            'events_publish_lag_seconds_bucket{le="0.1",service="tasks"} 100.0',
+            'events_publish_lag_seconds_bucket{le="+Inf",service="tasks"} 100.0',
+        ]
+    )
+    published = histogram_buckets(text, PUBLISH_LAG)
+    assert published == {0.05: 90.0, 0.1: 100.0, float("inf"): 100.0}
+    assert histogram_percentile({}, published, 50) == pytest.approx(0.028, abs=0.001)
+    assert histogram_buckets(text) == {0.5: 7.0, float("inf"): 7.0}
 
 
 def test_lag_percentile_is_none_when_nothing_was_consumed() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -14,13 +15,32 @@ from opentelemetry import propagate, trace
 from taskmesh_common.amqp import BrokerConnection
 from taskmesh_common.events.envelope import envelope_body
 from taskmesh_common.events.errors import PublishFailed
-from taskmesh_common.events.metrics import EVENTS_PUBLISHED, EVENTS_UNROUTABLE
+from taskmesh_common.events.metrics import (
+    EVENTS_PUBLISH_LAG,
+    EVENTS_PUBLISHED,
+    EVENTS_UNROUTABLE,
+)
 from taskmesh_common.events.topology import declare_exchange
 
 __all__ = ["EventPublisher", "is_unroutable", "publish_in_order"]
 
 logger = logging.getLogger("taskmesh.events.publisher")
 _TRACER_NAME = "taskmesh_common.events"
+
+
+def _age_seconds(occurred: object) -> float:
+    """Seconds since an envelope's ``time`` (ISO 8601 as stored, or a datetime); 0 when it
+    is unreadable: the event is out, and a metric must not make it look otherwise."""
+    if isinstance(occurred, str):
+        try:
+            occurred = datetime.fromisoformat(occurred)
+        except ValueError:
+            return 0.0
+    if not isinstance(occurred, datetime):
+        return 0.0
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - occurred).total_seconds())
 
 
 def is_unroutable(exc: BaseException) -> bool:
@@ -122,8 +142,9 @@ class EventPublisher:
                 await exchange.publish(
                     message, routing_key=event_type, mandatory=True, timeout=self.confirm_timeout
                 )
-        source = str(envelope_fields.get("source", ""))
-        EVENTS_PUBLISHED.labels(source.rsplit("/", 1)[-1], event_type).inc()
+        service = str(envelope_fields.get("source", "")).rsplit("/", 1)[-1]
+        EVENTS_PUBLISHED.labels(service, event_type).inc()
+        EVENTS_PUBLISH_LAG.labels(service).observe(_age_seconds(envelope_fields.get("time")))
 
     async def publish_each(
         self, entries: Sequence[Mapping[str, Any]]

@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -353,3 +354,38 @@ async def test_named_documents_go_out_without_a_scan_and_a_scan_finds_the_rest(
         named[OUTBOX_FIELD][0]["id"],
         unnamed[OUTBOX_FIELD][0]["id"],
     ]
+
+
+def publish_lag_buckets() -> dict[str, float]:
+    """``events_publish_lag_seconds`` of the events whose source is tasks, per bucket."""
+    return {
+        le: REGISTRY.get_sample_value(
+            "events_publish_lag_seconds_bucket", {"service": "tasks", "le": le}
+        )
+        or 0.0
+        for le in ("2.5", "30.0", "+Inf")
+    }
+
+
+async def test_an_outbox_running_behind_shows_in_the_publish_lag(
+    broker, db, exchange, spy, task_docs, relay_for, drained
+):
+    """An SRE reads how far the outbox runs behind the writes from the relay's histogram:
+    events written 3 s before the relay got to them count as more than 2.5 s behind."""
+    docs = task_docs(3)
+    written = (datetime.now(UTC) - timedelta(seconds=3)).isoformat()
+    for doc in docs:
+        doc[OUTBOX_FIELD][0]["time"] = written
+    before = publish_lag_buckets()
+    await db.tasks.insert_many(docs)
+    relay = relay_for(db, broker, exchange)
+    relay.start()
+    try:
+        await drained(db.tasks)
+        await spy.collect(3)
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+    after = publish_lag_buckets()
+    grew = {le: after[le] - before[le] for le in after}
+    assert grew == {"2.5": 0, "30.0": 3, "+Inf": 3}
