@@ -70,6 +70,26 @@ def test_mongo_finds_by_an_indexed_field_with_an_index_scan(servers: ServerSet) 
     assert "Index Scan" in plan, plan
 
 
+def test_the_engine_front_runs_on_one_go_processor(servers: ServerSet) -> None:
+    """FerretDB's CPU a command is a quarter lower with one Go processor
+    (docs/performance.md#engine-front): the setting must reach the process."""
+    listen = "--listen-addr=" + servers.mongo_url.removeprefix("mongodb://").split("/")[0]
+    environs = [
+        (entry / "environ").read_bytes().split(b"\0")
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and listen.encode() in _read(entry / "cmdline").split(b"\0")
+    ]
+    assert len(environs) == 1
+    assert b"GOMAXPROCS=1" in environs[0]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a process that ended meanwhile
+        return b""
+
+
 def test_mongo_updates_are_atomic_under_concurrency(servers: ServerSet) -> None:
     """Concurrent ``$inc`` through ``find_one_and_update`` lose no increment."""
     with pymongo.MongoClient(servers.mongo_url, serverSelectionTimeoutMS=5000) as client:
