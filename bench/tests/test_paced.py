@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from taskmesh_common.testing.http import serving
 
 from bench.paced import paced_posts
 
@@ -26,15 +27,8 @@ async def server() -> AsyncIterator[tuple[str, list[tuple[str, object, str | Non
 
     app = web.Application()
     app.router.add_post("/api/v1/tasks", create)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v1/tasks", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield f"{base}/api/v1/tasks", seen
 
 
 async def test_sends_every_write_with_its_users_token_and_counts_the_refused(

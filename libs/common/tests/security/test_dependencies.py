@@ -18,6 +18,7 @@ from taskmesh_common.security import (
 )
 from taskmesh_common.settings import ServiceSettings
 from taskmesh_common.testing import unique_name
+from taskmesh_common.testing.http import serving
 from taskmesh_common.testing.servers import BackingServers
 from taskmesh_common.testing.tokens import TokenFactory
 
@@ -101,17 +102,9 @@ async def test_verifier_from_settings_fetches_the_jwks_over_http(tokens: TokenFa
 
     web_app = web.Application()
     web_app.router.add_get("/.well-known/jwks.json", jwks)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        settings = ServiceSettings(auth_url=f"http://127.0.0.1:{port}/")
-        verifier = TokenVerifier.from_settings(settings)
+    async with serving(web_app) as base:
+        verifier = TokenVerifier.from_settings(ServiceSettings(auth_url=f"{base}/"))
         try:
             assert (await verifier.verify(tokens.token("u1"))).user_id == "u1"
         finally:
             await verifier.aclose()
-    finally:
-        await runner.cleanup()
