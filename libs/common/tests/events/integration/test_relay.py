@@ -30,6 +30,17 @@ pytestmark = pytest.mark.integration
 PENDING = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
 
 
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
+    """The relay started for the block, then stopped and its publisher closed."""
+    relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+        await relay.publisher.close()
+
+
 async def test_two_racing_relays_publish_every_entry_exactly_once_in_order(
     broker, backing_servers, db, exchange, spy, task_docs, relay_for, drained
 ):
@@ -95,13 +106,9 @@ async def test_published_events_leave_the_outbox_and_tombstones_disappear(
     deleted[DELETED_FIELD] = True
     await db.tasks.insert_many([live, deleted])
     relay = relay_for(db, broker, exchange)
-    relay.start()
-    try:
+    async with running(relay):
         await drained(db.tasks)
         await spy.collect(2)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
     remaining = [doc async for doc in db.tasks.find({})]
     assert [doc["_id"] for doc in remaining] == [live["_id"]]
     assert remaining[0][OUTBOX_FIELD] == []
@@ -121,12 +128,8 @@ async def test_relay_continues_the_trace_recorded_in_the_outbox(
         service="test",
         poll_interval=0.05,
     )
-    relay.start()
-    try:
+    async with running(relay):
         [message] = await spy.collect(1)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
     trace_id = f"{request.get_span_context().trace_id:032x}"
     assert str(message.headers["traceparent"]).split("-")[1] == trace_id
 
@@ -245,12 +248,8 @@ async def test_event_nobody_subscribed_to_is_dropped_instead_of_blocking_the_out
     lonely = unique_name("test.nobody-listens")
     await db.tasks.insert_many(task_docs(2))
     relay = relay_for(db, broker, lonely)
-    relay.start()
-    try:
+    async with running(relay):
         await drained(db.tasks)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
 
 
 async def test_unroutable_event_stays_pending_when_the_relay_must_not_drop_it(
@@ -259,29 +258,21 @@ async def test_unroutable_event_stays_pending_when_the_relay_must_not_drop_it(
     lonely = unique_name("test.nobody-listens")
     await db.tasks.insert_many(task_docs(2))
     relay = relay_for(db, broker, lonely, drop_unroutable=False)
-    relay.start()
-    try:
+    async with running(relay):
         await asyncio.sleep(1.0)
         assert await db.tasks.count_documents(PENDING) == 2
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
 
 
 async def test_kick_publishes_at_once_instead_of_waiting_for_the_next_poll(
     broker, db, exchange, spy, make_task_created, task_docs, relay_for
 ):
     relay = relay_for(db, broker, exchange, poll_interval=30)
-    relay.start()
-    try:
+    async with running(relay):
         await asyncio.sleep(0.5)  # the relay found nothing and sleeps for 30 s
         [doc] = task_docs(1)
         await db.tasks.insert_one(doc)
         relay.kick()
         [message] = await spy.collect(1, timeout=5)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
 
 
@@ -316,15 +307,11 @@ async def test_a_started_relay_finds_unnamed_writes_beside_its_publishing_loop(
     # Its cycles never scan (poll and scan every hour would otherwise mean an hour's wait):
     # the background pass, every 0.2 s here, names the document for the next cycle.
     relay = relay_for(db, broker, exchange, poll_interval=3600, scan_interval=0.2)
-    relay.start()
-    try:
+    async with running(relay):
         await asyncio.sleep(0.5)
         [doc] = task_docs(1)
         await db.tasks.insert_one(doc)  # no kick
         [message] = await spy.collect(1, timeout=5)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
     assert message.message_id == doc[OUTBOX_FIELD][0]["id"]
 
 
@@ -379,13 +366,9 @@ async def test_an_outbox_running_behind_shows_in_the_publish_lag(
     before = publish_lag_buckets()
     await db.tasks.insert_many(docs)
     relay = relay_for(db, broker, exchange)
-    relay.start()
-    try:
+    async with running(relay):
         await drained(db.tasks)
         await spy.collect(3)
-    finally:
-        await relay.stop()
-        await relay.publisher.close()
     after = publish_lag_buckets()
     grew = {le: after[le] - before[le] for le in after}
     assert grew == {"2.5": 0, "30.0": 3, "+Inf": 3}
